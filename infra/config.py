@@ -1,0 +1,650 @@
+"""The stack's config: pydantic models of everything under `platform:` and their loading.
+
+A stack file (`Pulumi.<stack>.yaml`) is the one place an environment's sizing lives. Each
+section below is a structured config object (`platform:network`, `platform:cluster`, ...);
+every field declares its default, range and meaning where it is defined, and the defaults
+are the safe ones, so a stack file only says where an environment is allowed to be less.
+
+Bad input never reaches a resource: `load()` raises `ConfigError` (a `pulumi.RunError`, so
+the engine prints its one line without a traceback) before anything is registered, naming
+the key (`platform:network.cidr`) and what is allowed.
+
+This module imports no component; the components receive the validated sections.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import zoneinfo
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from infra import cidr
+from infra.cost import catalogue
+
+PROJECT = "platform"
+
+# Every config key that holds a secret. Set them with `pulumi config set --secret`; the
+# program refuses one stored in plain text, and the offline plan substitutes a placeholder.
+SECRET_KEYS = ("cloudflare_api_token", "stripe_secret_key", "sendgrid_api_key")
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+EKS_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+# CIS EKS 2.1.1 / FSBP EKS.8: the audit trail of who did what to the cluster is not optional.
+EKS_REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
+
+
+class ConfigError(pulumi.RunError):
+    """One line naming the config key and what is allowed. Raised before any resource exists."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+# ---------------------------------------------------------------------------- field types
+
+
+def _check_retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"must be one of the CloudWatch Logs retention periods {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return days
+
+
+def _check_private_cidr(value: str) -> str:
+    net = cidr.parse_network(value)
+    if not net.is_private:
+        raise ValueError(f"{value} is not a private (RFC 1918) range")
+    return str(net)
+
+
+def _check_public_access_cidr(value: str) -> str:
+    net = cidr.parse_network(value)
+    if net.prefixlen < 8:
+        # 0.0.0.0/0 and its near relatives make the endpoint public in all but name.
+        raise ValueError(f"{value} opens the API endpoint to the internet; list office/VPN ranges of /8 or narrower")
+    return str(net)
+
+
+def _in_catalogue(family: Literal["ec2", "rds_postgres", "elasticache"], what: str):
+    def check(value: str) -> str:
+        known = getattr(catalogue.load(), family)
+        if value not in known:
+            raise ValueError(f"unknown {what} '{value}'; allowed: {', '.join(sorted(known))}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _hhmm(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"'{value}' is not a 24-hour HH:MM time")
+    return value
+
+
+def _window(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"'{value}' is not a UTC window like 03:00-04:00")
+    return value
+
+
+def _maintenance_window(value: str) -> str:
+    day = "(mon|tue|wed|thu|fri|sat|sun)"
+    if not re.fullmatch(rf"{day}:([01]\d|2[0-3]):[0-5]\d-{day}:([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"'{value}' is not a UTC window like sun:04:30-sun:05:30")
+    return value
+
+
+LogRetention = Annotated[int, AfterValidator(_check_retention)]
+PrivateCidr = Annotated[str, AfterValidator(_check_private_cidr)]
+PublicAccessCidr = Annotated[str, AfterValidator(_check_public_access_cidr)]
+Ec2InstanceType = Annotated[str, _in_catalogue("ec2", "EC2 instance type")]
+DbInstanceClass = Annotated[str, _in_catalogue("rds_postgres", "RDS instance class")]
+CacheNodeType = Annotated[str, _in_catalogue("elasticache", "ElastiCache node type")]
+Hhmm = Annotated[str, AfterValidator(_hhmm)]
+BackupWindow = Annotated[str, AfterValidator(_window)]
+MaintenanceWindow = Annotated[str, AfterValidator(_maintenance_window)]
+KebabName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")]
+RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# A DNS label relative to the zone, or "@" for the apex.
+RecordName = Annotated[str, Field(pattern=r"^(@|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$")]
+
+
+class _Section(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------- sections
+
+
+class SubnetSizes(_Section):
+    """Prefix length of each tier's subnet in every AZ."""
+
+    # Nodes and, with the VPC CNI, every pod take an address here: /19 = 8,190 per AZ.
+    private: int = Field(19, ge=16, le=27)
+    # Only load balancers and NAT gateways live here.
+    public: int = Field(24, ge=16, le=28)
+    # Data stores only: RDS and ElastiCache need a handful of addresses per AZ.
+    isolated: int = Field(24, ge=16, le=28)
+
+
+class NetworkConfig(_Section):
+    """`platform:network`: the VPC and its three subnet tiers."""
+
+    # Private (RFC 1918) and distinct per environment so that VPCs can be peered later.
+    cidr: PrivateCidr
+    # EKS and Multi-AZ RDS need subnets in at least two AZs; us-east-1 has six.
+    az_count: int = Field(3, ge=2, le=6)
+    # one_per_az keeps each AZ's egress alive when another AZ fails; single saves
+    # $32.85/month per AZ for environments that can take that risk.
+    nat_gateways: Literal["single", "one_per_az"] = "one_per_az"
+    subnet_prefix: SubnetSizes = SubnetSizes()
+    flow_logs_retention_days: LogRetention = 365
+    # REJECT alone misses the accepted flows an incident review needs.
+    flow_logs_traffic: Literal["ALL", "REJECT"] = "ALL"
+
+    def subnet_plan(self) -> cidr.SubnetPlan:
+        sizes = self.subnet_prefix
+        return cidr.plan_subnets(self.cidr, self.az_count, {"private": sizes.private, "public": sizes.public, "isolated": sizes.isolated})
+
+
+class Taint(_Section):
+    key: str = Field(min_length=1, max_length=63)
+    value: str = Field("", max_length=63)
+    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
+
+
+class NodeGroupConfig(_Section):
+    """One EKS managed node group in the private subnets."""
+
+    name: KebabName
+    instance_types: list[Ec2InstanceType] = Field(min_length=1, max_length=10)
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    min_size: int = Field(ge=0, le=100)
+    desired_size: int = Field(ge=0, le=100)
+    max_size: int = Field(ge=1, le=100)
+    disk_size_gb: int = Field(50, ge=20, le=1000)
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+    # Scale to zero outside `platform:working_hours` (dev only runs when people work).
+    scale_to_zero_off_hours: bool = False
+
+    @model_validator(mode="after")
+    def _sizes_ordered(self) -> NodeGroupConfig:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) is above max_size ({self.max_size})")
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(f"desired_size ({self.desired_size}) must be between min_size ({self.min_size}) and max_size ({self.max_size})")
+        return self
+
+
+class ClusterConfig(_Section):
+    """`platform:cluster`: EKS control plane and its managed node groups."""
+
+    # Empty means the API endpoint is private only (reachable from the VPC / VPN).
+    public_access_cidrs: list[PublicAccessCidr] = []
+    # IAM roles granted cluster-admin through EKS access entries.
+    admin_role_arns: list[RoleArn] = []
+    log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = list(EKS_LOG_TYPES)
+    log_retention_days: LogRetention = 365
+    node_groups: list[NodeGroupConfig] = Field(min_length=1)
+
+    @field_validator("log_types")
+    @classmethod
+    def _audit_logs_kept(cls, value: list[str]) -> list[str]:
+        missing = [t for t in EKS_REQUIRED_LOG_TYPES if t not in value]
+        if missing:
+            raise ValueError(f"must include {', '.join(EKS_REQUIRED_LOG_TYPES)} (missing {', '.join(missing)})")
+        return value
+
+    @field_validator("node_groups")
+    @classmethod
+    def _unique_names(cls, groups: list[NodeGroupConfig]) -> list[NodeGroupConfig]:
+        names = [g.name for g in groups]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"node group names must be unique (repeated: {', '.join(dupes)})")
+        return groups
+
+
+class DatabaseConfig(_Section):
+    """`platform:database`: RDS PostgreSQL, in the isolated subnets."""
+
+    instance_class: DbInstanceClass
+    allocated_storage_gb: int = Field(ge=20, le=65536)
+    # Storage autoscaling ceiling; 0 turns autoscaling off.
+    max_allocated_storage_gb: int = Field(0, ge=0, le=65536)
+    multi_az: bool = True
+    # 7 days is FSBP RDS.11's floor; production tiers require 30 (point-in-time recovery window).
+    backup_retention_days: int = Field(7, ge=1, le=35)
+    backup_window: BackupWindow = "03:00-04:00"
+    maintenance_window: MaintenanceWindow = "sun:04:30-sun:05:30"
+    read_replicas: int = Field(0, ge=0, le=5)
+    database_name: str = Field("app", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    # Not the engine default (FSBP RDS.25): a guessed admin name is half a credential.
+    admin_username: str = Field("app_admin", pattern=r"^[a-z][a-z0-9_]{0,15}$")
+    # Enhanced monitoring interval in seconds (FSBP RDS.6).
+    monitoring_interval: Literal[1, 5, 10, 15, 30, 60] = 60
+    # Stop outside `platform:working_hours` (dev only).
+    stop_off_hours: bool = False
+
+    @field_validator("admin_username")
+    @classmethod
+    def _not_default_user(cls, value: str) -> str:
+        if value in {"postgres", "admin", "root", "rdsadmin"}:
+            raise ValueError(f"'{value}' is a default/reserved name; choose another (e.g. app_admin)")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DatabaseConfig:
+        if self.max_allocated_storage_gb and self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise ValueError(
+                f"max_allocated_storage_gb ({self.max_allocated_storage_gb}) is below allocated_storage_gb ({self.allocated_storage_gb}); use 0 to turn autoscaling off"
+            )
+        if self.stop_off_hours and self.read_replicas:
+            raise ValueError("stop_off_hours cannot be used with read_replicas: RDS cannot stop an instance that has replicas")
+        return self
+
+
+class CacheConfig(_Section):
+    """`platform:cache`: an ElastiCache Redis OSS replication group, in the isolated subnets."""
+
+    node_type: CacheNodeType
+    # Primary plus replicas.
+    num_nodes: int = Field(2, ge=1, le=6)
+    automatic_failover: bool = True
+    multi_az: bool = True
+    # ElastiCache.1 wants at least one day of automatic backups.
+    snapshot_retention_days: int = Field(7, ge=0, le=35)
+    snapshot_window: BackupWindow = "05:00-06:00"
+    maintenance_window: MaintenanceWindow = "sun:06:30-sun:07:30"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CacheConfig:
+        if self.num_nodes > 1 and not self.automatic_failover:
+            raise ValueError(f"num_nodes is {self.num_nodes} but automatic_failover is off: replicas without failover are paid for and never used; turn automatic_failover on or set num_nodes to 1")
+        if self.automatic_failover and self.num_nodes < 2:
+            raise ValueError("automatic_failover needs num_nodes >= 2 (a primary and a replica)")
+        if self.multi_az and not self.automatic_failover:
+            raise ValueError("multi_az needs automatic_failover (and num_nodes >= 2)")
+        return self
+
+
+class DnsConfig(_Section):
+    """`platform:dns`: Cloudflare records pointing at the environment's load balancer."""
+
+    domain: str = Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    # The Cloudflare zone id of `domain` (32 hex characters, Overview page of the zone).
+    zone_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    # API hostnames: DNS-only (not proxied), so clients reach the load balancer's TLS directly.
+    api_records: list[RecordName] = Field(min_length=1)
+    # Web hostnames: proxied through Cloudflare (CDN, WAF).
+    web_records: list[RecordName] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> DnsConfig:
+        clash = set(self.api_records) & set(self.web_records)
+        if clash:
+            raise ValueError(f"{', '.join(sorted(clash))} listed as both an API and a web record")
+        return self
+
+    def fqdn(self, record: str) -> str:
+        return self.domain if record == "@" else f"{record}.{self.domain}"
+
+
+class AppConfig(_Section):
+    """`platform:app`: namespaces and the runtime config the app reads (ConfigMap `app-config`)."""
+
+    node_env: Literal["development", "staging", "production"]
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+    rate_limit_enabled: bool = True
+    # mock: clearly fake Stripe/SendGrid keys, no stack secret needed (dev).
+    # test / live: `platform:stripe_secret_key` and `platform:sendgrid_api_key` must be set as secrets.
+    external_services: Literal["mock", "test", "live"] = "live"
+    jwt_expires_in: str = Field("24h", pattern=r"^\d+[smhd]$")
+    jwt_refresh_expires_in: str = Field("7d", pattern=r"^\d+[smhd]$")
+    # Origins allowed besides the web records (e.g. http://localhost:8081 for Expo in dev).
+    extra_cors_origins: list[Annotated[str, Field(pattern=r"^https?://[^\s,]+$")]] = []
+    feature_flags: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")], bool] = {}
+    # One `dev-<user>` namespace each, besides `app`.
+    developers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")]] = []
+    # Pod Security Standards level enforced on the app namespaces.
+    pod_security: Literal["restricted", "baseline"] = "restricted"
+
+
+class WorkingHours(_Section):
+    """`platform:working_hours`: when an environment that sleeps is awake."""
+
+    timezone: str = "UTC"
+    days: Literal["MON-FRI", "MON-SAT", "MON-SUN"] = "MON-FRI"
+    start: Hhmm = "08:00"
+    stop: Hhmm = "20:00"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Madrid)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingHours:
+        if self.start >= self.stop:
+            raise ValueError(f"start ({self.start}) must be before stop ({self.stop})")
+        return self
+
+
+class ProtectionConfig(_Section):
+    """`platform:protection`: how hard it is to lose the data stores (database, cache, keys, secrets)."""
+
+    # Pulumi `protect`: no `pulumi up`/`destroy` may delete or replace them.
+    protect: bool = True
+    # Pulumi `retainOnDelete`: if they leave the program, they stay in AWS.
+    retain_on_delete: bool = True
+    # RDS deletion protection (the AWS API refuses to delete).
+    deletion_protection: bool = True
+    # Snapshot RDS and ElastiCache when they are deleted.
+    final_snapshots: bool = True
+
+
+class BudgetConfig(_Section):
+    """`platform:budget`: the AWS Budgets monthly cost budget and who hears about it."""
+
+    monthly_limit_usd: float = Field(gt=0)
+    alert_emails: list[Email] = []
+    actual_threshold_pct: int = Field(80, ge=1, le=1000)
+    forecast_threshold_pct: int = Field(100, ge=1, le=1000)
+
+
+class CostAssumptions(_Section):
+    """`platform:cost`: usage the price list cannot know; only the cost estimate reads these."""
+
+    nat_processed_gb_per_month: float = Field(100, ge=0)
+    log_ingest_gb_per_month: float = Field(10, ge=0)
+    flow_log_ingest_gb_per_month: float = Field(5, ge=0)
+    load_balancer_lcu: float = Field(1, ge=0)
+
+
+class AwsSettings(_Section):
+    """The `aws:` keys the program forwards to its explicit provider."""
+
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    assume_roles: list[dict[str, Any]] = []
+    profile: str | None = None
+
+
+class StackConfig(_Section):
+    """Everything a stack file holds, validated."""
+
+    environment: KebabName
+    # The safety floor the environment must meet (validated below); never its sizing.
+    tier: Literal["development", "staging", "production"]
+    aws: AwsSettings
+    tags: dict[str, str] = {}
+    network: NetworkConfig
+    cluster: ClusterConfig
+    database: DatabaseConfig
+    cache: CacheConfig
+    dns: DnsConfig
+    app: AppConfig
+    budget: BudgetConfig
+    protection: ProtectionConfig = ProtectionConfig()
+    working_hours: WorkingHours | None = None
+    cost: CostAssumptions = CostAssumptions()
+    # Secret values, as pulumi Outputs marked secret (never plain strings).
+    secrets: dict[str, Any] = {}
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(set(tags) & {"Project", "Environment", "ManagedBy"})
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)} are set by the program and cannot be overridden")
+        return tags
+
+    def base_tags(self) -> dict[str, str]:
+        return {**self.tags, "Project": PROJECT, "Environment": self.environment, "ManagedBy": "pulumi"}
+
+    @property
+    def name(self) -> str:
+        """Base logical name of every component: `platform-<environment>`."""
+        return f"{PROJECT}-{self.environment}"
+
+
+# (key, predicate, what is required) for the production safety floor.
+_PRODUCTION_FLOOR: tuple[tuple[str, Any, str], ...] = (
+    ("database.multi_az", lambda c: c.database.multi_az, "must be true in a production tier"),
+    ("database.backup_retention_days", lambda c: c.database.backup_retention_days >= 30, "must be at least 30 in a production tier (point-in-time recovery window)"),
+    ("database.stop_off_hours", lambda c: not c.database.stop_off_hours, "must be false in a production tier"),
+    ("cache.automatic_failover", lambda c: c.cache.automatic_failover, "must be true in a production tier"),
+    ("cache.multi_az", lambda c: c.cache.multi_az, "must be true in a production tier"),
+    ("cache.snapshot_retention_days", lambda c: c.cache.snapshot_retention_days >= 1, "must be at least 1 in a production tier"),
+    ("protection.protect", lambda c: c.protection.protect, "must be true in a production tier"),
+    ("protection.retain_on_delete", lambda c: c.protection.retain_on_delete, "must be true in a production tier"),
+    ("protection.deletion_protection", lambda c: c.protection.deletion_protection, "must be true in a production tier"),
+    ("protection.final_snapshots", lambda c: c.protection.final_snapshots, "must be true in a production tier"),
+)
+
+_STAGING_FLOOR: tuple[tuple[str, Any, str], ...] = (
+    ("protection.final_snapshots", lambda c: c.protection.final_snapshots, "must be true in a staging tier"),
+)
+
+
+def _check_cross_section(c: StackConfig) -> None:
+    try:
+        c.network.subnet_plan()
+    except cidr.CidrError as exc:
+        raise ConfigError(f"{PROJECT}:network.cidr", str(exc)) from None
+    floors = {"production": _PRODUCTION_FLOOR, "staging": _STAGING_FLOOR, "development": ()}[c.tier]
+    for key, ok, requirement in floors:
+        if not ok(c):
+            raise ConfigError(f"{PROJECT}:{key}", requirement)
+    for i, group in enumerate(c.cluster.node_groups):
+        if group.scale_to_zero_off_hours and c.tier == "production":
+            raise ConfigError(f"{PROJECT}:cluster.node_groups[{i}].scale_to_zero_off_hours", "must be false in a production tier")
+    sleeps = c.database.stop_off_hours or any(g.scale_to_zero_off_hours for g in c.cluster.node_groups)
+    if sleeps and c.working_hours is None:
+        raise ConfigError(f"{PROJECT}:working_hours", "required when database.stop_off_hours or a node group's scale_to_zero_off_hours is set")
+    if c.tier != "development" and not c.budget.alert_emails:
+        raise ConfigError(f"{PROJECT}:budget.alert_emails", f"at least one address is required in a {c.tier} tier")
+    if c.app.external_services == "mock" and c.tier == "production":
+        raise ConfigError(f"{PROJECT}:app.external_services", "'mock' is not allowed in a production tier; use live")
+
+
+# ---------------------------------------------------------------------------- loading
+
+_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "working_hours", "cost")
+_SCALARS = ("environment", "tier", "tags")
+ALLOWED_KEYS = tuple(sorted((*_SECTIONS, *_SCALARS, *SECRET_KEYS)))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required, not set"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind in {"int_type", "int_parsing", "int_from_float"}:
+        return f"expected a whole number, got {error['input']!r}"
+    if kind in {"float_type", "float_parsing"}:
+        return f"expected a number, got {error['input']!r}"
+    if kind in {"bool_type", "bool_parsing"}:
+        return f"expected true or false, got {error['input']!r}"
+    if kind in {"string_type"}:
+        return f"expected a string, got {error['input']!r}"
+    if kind in {"list_type", "dict_type", "model_type", "model_attributes_type"}:
+        expected = "a list" if kind == "list_type" else "a mapping of keys to values"
+        return f"expected {expected}, got {error['input']!r}"
+    if kind == "literal_error":
+        return f"got {error['input']!r}; allowed: {error['ctx']['expected']}"
+    if kind == "string_pattern_mismatch":
+        return f"{error['input']!r} does not match {error['ctx']['pattern']}"
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        bound = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
+        limit = next(iter(error["ctx"].values()))
+        return f"must be {bound} {limit}, got {error['input']!r}"
+    if kind in {"too_short", "too_long"}:
+        ctx = error["ctx"]
+        return f"must have {'at least ' + str(ctx['min_length']) if kind == 'too_short' else 'at most ' + str(ctx['max_length'])} item(s)"
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _key(loc: tuple[Any, ...], model: type[BaseModel] | None = None) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    return f"{PROJECT}:" + ".".join(parts)
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = StackConfig
+    for item in loc[:-1]:
+        if isinstance(item, int):
+            continue
+        field = model.model_fields.get(item)
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", None)
+        candidates = [annotation, *(inner or ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            # e.g. list[NodeGroupConfig]
+            for arg in inner or ():
+                for sub in getattr(arg, "__args__", ()) or (arg,):
+                    if isinstance(sub, type) and issubclass(sub, BaseModel):
+                        model = sub
+            if model is None:
+                return []
+    return sorted(model.model_fields)
+
+
+def parse(raw: Mapping[str, Any], *, stack: str, aws: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> StackConfig:
+    """Validate a stack's raw `platform:` config (keys without the namespace) into a StackConfig.
+
+    `raw` holds plain values (objects already decoded from JSON); `secret_keys` are the keys
+    the engine says were stored as secrets. Secret values themselves are not part of `raw`:
+    `load()` reads them through `pulumi.Config.get_secret` so they stay wrapped.
+    """
+    unknown = sorted(set(raw) - set(ALLOWED_KEYS))
+    if unknown:
+        raise ConfigError(f"{PROJECT}:{unknown[0]}", f"unknown key; allowed: {', '.join(ALLOWED_KEYS)}")
+    for key in SECRET_KEYS:
+        if key in raw and key not in secret_keys:
+            raise ConfigError(f"{PROJECT}:{key}", f"stored in plain text; remove it and run `pulumi config set --secret {PROJECT}:{key} <value> --stack {stack}`")
+    data: dict[str, Any] = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
+    data.setdefault("environment", stack)
+    data["aws"] = {"region": aws.get("region"), "assume_roles": aws.get("assumeRoles") or [], "profile": aws.get("profile")}
+    try:
+        config = StackConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        if loc and loc[0] == "aws":
+            key = "aws:" + {"assume_roles": "assumeRoles"}.get(str(loc[1]), str(loc[1])) if len(loc) > 1 else "aws"
+        else:
+            key = _key(loc)
+        problem = _describe(first)
+        if first["type"] == "extra_forbidden":
+            allowed = _allowed_fields(loc)
+            if allowed:
+                problem += f"; allowed: {', '.join(allowed)}"
+        raise ConfigError(key, problem) from None
+    _check_cross_section(config)
+    return config
+
+
+def required_secrets(config: StackConfig) -> tuple[str, ...]:
+    """The secret keys this stack needs at deploy time."""
+    needed = ["cloudflare_api_token"]
+    if config.app.external_services != "mock":
+        needed += ["stripe_secret_key", "sendgrid_api_key"]
+    return tuple(needed)
+
+
+def _all_config_keys() -> set[str]:
+    # Keys set by the engine (set_all_config) and by the PULUMI_CONFIG environment variable.
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def load() -> StackConfig:
+    """Read and validate the running stack's config. Call before creating any resource."""
+    from pulumi.runtime import config as runtime_config
+
+    stack = pulumi.get_stack()
+    platform = pulumi.Config(PROJECT)
+    raw: dict[str, Any] = {}
+    prefix = f"{PROJECT}:"
+    for full_key in sorted(_all_config_keys()):
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix):]
+        if key in SECRET_KEYS:
+            raw[key] = "<secret>"  # presence only; the value is read wrapped below
+            continue
+        value = runtime_config.get_config(full_key)
+        try:
+            raw[key] = json.loads(value) if isinstance(value, str) and value[:1] in "{[" else _scalar(value)
+        except json.JSONDecodeError:
+            raise ConfigError(full_key, "is not valid YAML/JSON structured config") from None
+    secret_keys = frozenset(k[len(prefix):] for k in _secret_config_keys() if k.startswith(prefix))
+    aws_config = pulumi.Config("aws")
+    try:
+        assume_roles = aws_config.get_object("assumeRoles")
+    except pulumi.ConfigTypeError:
+        raise ConfigError("aws:assumeRoles", "expected a list of {roleArn, sessionName, externalId} objects") from None
+    aws = {"region": aws_config.get("region"), "assumeRoles": assume_roles, "profile": aws_config.get("profile")}
+    config = parse(raw, stack=stack, aws=aws, secret_keys=secret_keys)
+    secrets = {}
+    for key in required_secrets(config):
+        value = platform.get_secret(key)
+        if value is None:
+            raise ConfigError(f"{PROJECT}:{key}", f"required secret is not set; run `pulumi config set --secret {PROJECT}:{key} <value> --stack {stack}`")
+        secrets[key] = value
+    return config.model_copy(update={"secrets": secrets})
+
+
+def _secret_config_keys() -> set[str]:
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config._SECRET_KEYS.get()) | set(runtime_config.get_config_secret_keys_env())
+
+
+def _scalar(value: Any) -> Any:
+    """Plain config values reach the program as strings; YAML scalars keep their type in the file."""
+    if not isinstance(value, str):
+        return value
+    if value in {"true", "false"}:
+        return value == "true"
+    if re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if re.fullmatch(r"-?\d+\.\d+", value):
+        return float(value)
+    return value
