@@ -1,0 +1,61 @@
+"""`python -m infra <command>`: the offline tooling, with no credentials, network or Pulumi CLI.
+
+    plan   --stack NAME [--json]                 the offline plan of a stack file
+    check  (--stack NAME | --plan FILE)           the policy rules over a plan
+    cost   --stack NAME [--format table|json|markdown]
+    cost   diff BASE HEAD                         a pull-request comment of the cost change
+    parity STACK_A STACK_B                        what differs beyond sizing
+    smoke  --outputs FILE                         check a deployed stack's promises
+
+Each command lives in its own module with `run(args) -> exit code`; this file only parses.
+Modules are imported on demand so `--help` and the cheap commands stay cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m infra", description="Offline tooling for the platform Pulumi program.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="run the program under mocks with a stack file's config and print the plan")
+    plan.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    plan.add_argument("--json", action="store_true", help="print JSON shaped like `pulumi preview --json`")
+    plan.set_defaults(module="infra.offline.plan")
+
+    check = sub.add_parser("check", help="run the policy rules over a plan; exit 1 on a mandatory violation")
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="check the offline plan of this stack")
+    source.add_argument("--plan", help="check a saved offline plan or `pulumi preview --json` output")
+    check.set_defaults(module="infra.check")
+
+    cost = sub.add_parser("cost", help="monthly cost of a stack, or `cost diff BASE HEAD`")
+    cost.add_argument("action", nargs="*", help="empty, or: diff BASE HEAD (offline plan JSON or `pulumi stack output --json` files)")
+    cost.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml")
+    cost.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    cost.set_defaults(module="infra.cost.report")
+
+    parity = sub.add_parser("parity", help="what differs between two stacks beyond sizing")
+    parity.add_argument("base", help="stack that sets the standard (e.g. staging)")
+    parity.add_argument("other", help="stack compared with it (e.g. prod)")
+    parity.set_defaults(module="infra.parity")
+
+    smoke = sub.add_parser("smoke", help="check what a deployment promises, from `pulumi stack output --json`")
+    smoke.add_argument("--outputs", required=True, help="file with `pulumi stack output --json --show-secrets` output, or - for stdin")
+    smoke.add_argument("--timeout", type=float, default=10.0, help="seconds per probe")
+    smoke.set_defaults(module="infra.smoke")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    module = importlib.import_module(args.module)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Run the real `__main__.py` under Pulumi's mocks with a stack file's config.
+
+No CLI, credentials or network: the stack file is read here the way the engine would
+pass it (objects as JSON strings, `secure:` values as secrets). A `secure:` value cannot be
+decrypted without the stack's secrets provider, so it becomes a placeholder marked secret,
+as does every secret key the stack file leaves out (each user sets their own).
+
+Used by the offline plan and by the tests; both see the same `ProgramRun`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "platform"
+
+
+@dataclass
+class StackFile:
+    config: dict[str, str]          # "<ns>:<key>" -> value as the engine passes it
+    secret_keys: list[str]
+    values: dict[str, Any]          # "<ns>:<key>" -> decoded value, secrets masked
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    stack_file: StackFile
+    registrations: list[Any]
+    outputs: dict[str, tuple[Any, bool, bool]]  # name -> (value, is_secret, is_known)
+    diagnostics: list[dict[str, str]] = field(default_factory=list)
+    stack_urn: str = ""
+
+
+def placeholder(key: str) -> str:
+    return f"offline-placeholder-{key.replace(':', '-')}"
+
+
+def read_stack_file(stack: str, root: Path = ROOT, overrides: dict[str, Any] | None = None) -> StackFile:
+    """The stack file's config as the engine would hand it to the program.
+
+    `overrides` replaces whole keys ("platform:network" -> {...}); a value of None removes one.
+    """
+    from infra.config import SECRET_KEYS
+
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
+        raise FileNotFoundError(f"no stack file {path.name}; stacks: {', '.join(known)}")
+    with open(path, encoding="utf-8") as fh:
+        raw = (yaml.safe_load(fh) or {}).get("config") or {}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    config: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = placeholder(full)
+            secret_keys.append(full)
+            values[full] = "[secret]"
+            continue
+        if isinstance(value, (dict, list)):
+            config[full] = json.dumps(value)
+        elif isinstance(value, bool):
+            config[full] = "true" if value else "false"
+        else:
+            config[full] = str(value)
+        values[full] = value
+    for key in SECRET_KEYS:
+        full = f"{PROJECT}:{key}"
+        if full not in config:
+            config[full] = placeholder(full)
+            secret_keys.append(full)
+            values[full] = "[secret]"
+    return StackFile(config=config, secret_keys=secret_keys, values=values)
+
+
+class _Diagnostics(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.records: list[dict[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append({"severity": record.levelname.lower(), "message": record.getMessage()})
+
+
+def _close_loop() -> None:
+    """Close the runtime's event loop now, while the interpreter is whole.
+
+    Left to interpreter exit, its socket is collected first and the loop's `__del__` sprays
+    "Invalid file descriptor" tracebacks. The next run gets a fresh loop.
+    """
+    import asyncio
+
+    from pulumi.runtime.sync_await import _sync_await
+
+    loop = asyncio.get_event_loop()
+    _sync_await(loop.shutdown_default_executor())
+    loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def run_program(stack: str, *, root: Path = ROOT, overrides: dict[str, Any] | None = None) -> ProgramRun:
+    """Execute `__main__.py` once under mocks and return everything the engine saw.
+
+    Raises what the program raises (a `ConfigError` for bad input) after the runtime has
+    settled, so a caller can assert that nothing was registered.
+    """
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime import settings as runtime_settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from infra.offline.mocks import PlatformMocks, RecordingMonitor
+
+    stack_file = read_stack_file(stack, root, overrides)
+    region = stack_file.values.get("aws:region") or "us-east-1"
+    mocks = PlatformMocks(region=str(region))
+    monitor = RecordingMonitor(mocks)
+    handler = _Diagnostics()
+    logger = logging.getLogger(f"infra.offline.{stack}")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+    # A fresh runtime for every run: several stacks may be planned in one process.
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
+    runtime_config.set_all_config(stack_file.config, stack_file.secret_keys)
+
+    main = str(root / "__main__.py")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    outputs: dict[str, tuple[Any, bool, bool]] = {}
+
+    async def resolve_exports() -> None:
+        exports = pulumi.runtime.get_root_resource().outputs
+        for name, value in exports.items():
+            out = pulumi.Output.from_input(value)
+            outputs[name] = (await out.future(with_unknowns=True), await out.is_secret(), await out.is_known())
+
+    def program() -> Any:
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            runpy.run_path(main, run_name="__main__")
+        finally:
+            os.chdir(cwd)
+        return resolve_exports()
+
+    try:
+        _sync_await(run_pulumi_func(program))
+    except Exception as exc:
+        # Lets a caller prove that bad input registered nothing.
+        exc.registered = list(monitor.registrations)  # type: ignore[attr-defined]
+        raise
+    finally:
+        _close_loop()
+    return ProgramRun(
+        stack=stack,
+        stack_file=stack_file,
+        registrations=monitor.registrations,
+        outputs=outputs,
+        diagnostics=handler.records,
+        stack_urn=getattr(monitor, "stack_urn", ""),
+    )
