@@ -11,10 +11,14 @@ Creates:
 - NAT gateways `{name}-nat-{i}` with `{name}-nat-eip-{i}`: one shared, or one per AZ, and a
   `{name}-private-rt-{i}` per AZ routing to its AZ's gateway (or the shared one);
 - `{name}-isolated-rt`: local routes only;
+- `{name}-nodes-sg`: the security group every Kubernetes node carries; data stores admit
+  it by id. It lives here, not in the cluster, so RDS and ElastiCache never wait ~15
+  minutes for EKS to learn who their clients are; it allows all egress (nodes pull images
+  and call AWS APIs through NAT) and no ingress of its own;
 - VPC flow logs: `{name}-flow-logs` log group (retention, KMS), `{name}-flow-logs-role`
   (assumable only by the flow-logs service for this account), its policy, `{name}-flow-log`.
 
-Outputs: vpc_id, vpc_cidr, availability_zones and the subnet ids per tier.
+Outputs: vpc_id, vpc_cidr, availability_zones, the subnet ids per tier, node_security_group_id.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Network(pulumi.ComponentResource):
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
     isolated_subnet_ids: pulumi.Output[list[str]]
+    node_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:network:Network", name, None, opts)
@@ -112,6 +117,22 @@ class Network(pulumi.ComponentResource):
         for i, subnet in enumerate(subnets["isolated"]):
             aws.ec2.RouteTableAssociation(f"{name}-isolated-rta-{i + 1}", subnet_id=subnet.id, route_table_id=isolated_rt.id, opts=child)
 
+        nodes_sg = aws.ec2.SecurityGroup(
+            f"{name}-nodes-sg",
+            vpc_id=vpc.id,
+            description="Kubernetes nodes: data stores admit this group on their port",
+            tags={"Name": f"{name}-nodes"},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-nodes-egress",
+            security_group_id=nodes_sg.id,
+            ip_protocol="-1",
+            cidr_ipv4="0.0.0.0/0",
+            description="Nodes reach image registries and AWS APIs through NAT",
+            opts=child,
+        )
+
         self._flow_logs(name, cfg, vpc, args.kms_key_arn)
 
         self.vpc_id = vpc.id
@@ -120,6 +141,7 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in subnets["public"]])
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in subnets["private"]])
         self.isolated_subnet_ids = pulumi.Output.all(*[s.id for s in subnets["isolated"]])
+        self.node_security_group_id = nodes_sg.id
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,
@@ -128,6 +150,7 @@ class Network(pulumi.ComponentResource):
                 "public_subnet_ids": self.public_subnet_ids,
                 "private_subnet_ids": self.private_subnet_ids,
                 "isolated_subnet_ids": self.isolated_subnet_ids,
+                "node_security_group_id": self.node_security_group_id,
             }
         )
 
