@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="run the program under mocks with a stack file's config and print the plan")
     plan.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     plan.add_argument("--json", action="store_true", help="print JSON shaped like `pulumi preview --json`")
+    plan.add_argument("--dir", help="project directory holding __main__.py and the stack files (default: this checkout)")
     plan.set_defaults(module="infra.offline.plan")
 
     check = sub.add_parser("check", help="run the policy rules over a plan; exit 1 on a mandatory violation")

@@ -557,6 +557,8 @@ def parse(raw: Mapping[str, Any], *, stack: str, aws: Mapping[str, Any], secret_
     for key in SECRET_KEYS:
         if key in raw and key not in secret_keys:
             raise ConfigError(f"{PROJECT}:{key}", f"stored in plain text; remove it and run `pulumi config set --secret {PROJECT}:{key} <value> --stack {stack}`")
+    if not aws.get("region"):
+        raise ConfigError("aws:region", f"required, not set; run `pulumi config set aws:region us-east-1 --stack {stack}`")
     data: dict[str, Any] = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
     data.setdefault("environment", stack)
     data["aws"] = {"region": aws.get("region"), "assume_roles": aws.get("assumeRoles") or [], "profile": aws.get("profile")}

@@ -46,7 +46,7 @@ def placeholder(key: str) -> str:
     return f"offline-placeholder-{key.replace(':', '-')}"
 
 
-def read_stack_file(stack: str, root: Path = ROOT, overrides: dict[str, Any] | None = None) -> StackFile:
+def read_stack_file(stack: str, root: Path = ROOT, overrides: dict[str, Any] | None = None, *, substitute_secrets: bool = True) -> StackFile:
     """The stack file's config as the engine would hand it to the program.
 
     `overrides` replaces whole keys ("platform:network" -> {...}); a value of None removes one.
@@ -81,7 +81,7 @@ def read_stack_file(stack: str, root: Path = ROOT, overrides: dict[str, Any] | N
         else:
             config[full] = str(value)
         values[full] = value
-    for key in SECRET_KEYS:
+    for key in SECRET_KEYS if substitute_secrets else ():
         full = f"{PROJECT}:{key}"
         if full not in config:
             config[full] = placeholder(full)
@@ -115,7 +115,7 @@ def _close_loop() -> None:
     asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def run_program(stack: str, *, root: Path = ROOT, overrides: dict[str, Any] | None = None) -> ProgramRun:
+def run_program(stack: str, *, root: Path = ROOT, overrides: dict[str, Any] | None = None, substitute_secrets: bool = True) -> ProgramRun:
     """Execute `__main__.py` once under mocks and return everything the engine saw.
 
     Raises what the program raises (a `ConfigError` for bad input) after the runtime has
@@ -129,7 +129,7 @@ def run_program(stack: str, *, root: Path = ROOT, overrides: dict[str, Any] | No
 
     from infra.offline.mocks import PlatformMocks, RecordingMonitor
 
-    stack_file = read_stack_file(stack, root, overrides)
+    stack_file = read_stack_file(stack, root, overrides, substitute_secrets=substitute_secrets)
     region = stack_file.values.get("aws:region") or "us-east-1"
     mocks = PlatformMocks(region=str(region))
     monitor = RecordingMonitor(mocks)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from pulumi.runtime import rpc
 
-from infra.offline.harness import ProgramRun, run_program
+from infra.offline.harness import ROOT, ProgramRun, run_program
 
 SECRET = "[secret]"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # what `pulumi preview --json` prints for an unknown
@@ -66,7 +67,7 @@ def _state(reg: Any) -> dict[str, Any]:
 
 
 def to_preview_json(run: ProgramRun) -> dict[str, Any]:
-    steps = [{"op": "create", "urn": run.stack_urn, "provider": "", "newState": {"urn": run.stack_urn, "type": "pulumi:pulumi:Stack", "custom": False, "parent": "", "inputs": {}, "outputs": {}, "dependencies": [], "protect": False, "retainOnDelete": False, "ignoreChanges": []}}]
+    steps = [{"op": "create", "urn": run.stack_urn, "provider": "", "newState": {"urn": run.stack_urn, "type": "pulumi:pulumi:Stack", "custom": False, "parent": "", "provider": "", "inputs": {}, "outputs": {}, "dependencies": [], "protect": False, "retainOnDelete": False, "ignoreChanges": []}}]
     # Sorted by URN: registration order depends on the event loop; a plan must diff cleanly.
     steps += [{"op": "create", "urn": reg.urn, "provider": reg.provider, "newState": _state(reg)} for reg in sorted(run.registrations, key=lambda r: r.urn)]
     outputs = {}
@@ -81,9 +82,9 @@ def to_preview_json(run: ProgramRun) -> dict[str, Any]:
     }
 
 
-def build_plan(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_plan(stack: str, overrides: dict[str, Any] | None = None, root: Path | None = None) -> dict[str, Any]:
     """The offline plan of `Pulumi.<stack>.yaml` as a preview-shaped dict."""
-    return to_preview_json(run_program(stack, overrides=overrides))
+    return to_preview_json(run_program(stack, overrides=overrides, root=root or ROOT))
 
 
 # ---------------------------------------------------------------------- human form
@@ -176,7 +177,7 @@ def run(args: Any) -> int:
     from infra.config import ConfigError
 
     try:
-        plan = build_plan(args.stack)
+        plan = build_plan(args.stack, root=Path(args.dir).resolve() if getattr(args, "dir", None) else None)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,62 @@
+"""The tests' view of the one mocks harness (infra/offline/harness.py).
+
+`plan(stack, **overrides)` runs the real program under mocks with a committed stack file
+(optionally with whole config keys replaced) and returns a `Plan` to query. Runs are cached
+per (stack, overrides): a program run costs about a second, and most tests only read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.offline.plan import build_plan
+
+STACKS = ("dev", "staging", "prod")
+_CACHE: dict[str, "Plan"] = {}
+
+
+class Plan:
+    def __init__(self, data: dict[str, Any]):
+        self.data = data
+        self.states = [s["newState"] for s in data["steps"]]
+        self.outputs = data["outputs"]
+        self.config = data["config"]
+
+    def of_type(self, token: str) -> list[dict[str, Any]]:
+        return [s for s in self.states if s["type"] == token]
+
+    def named(self, token: str, suffix: str) -> dict[str, Any]:
+        """The one resource of `token` whose logical name ends with `suffix`."""
+        found = [s for s in self.of_type(token) if s["urn"].endswith(suffix)]
+        assert len(found) == 1, f"{len(found)} {token} named *{suffix}: {[s['urn'] for s in self.of_type(token)]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> dict[str, Any]:
+        return next(s for s in self.states if s["urn"] == urn)
+
+    def text(self) -> str:
+        return json.dumps(self.data)
+
+
+def plan(stack: str, **overrides: Any) -> Plan:
+    """`overrides` replace whole config keys: plan("dev", **{"platform:network": {...}})."""
+    key = json.dumps([stack, overrides], sort_keys=True)
+    if key not in _CACHE:
+        _CACHE[key] = Plan(build_plan(stack, overrides or None))
+    return _CACHE[key]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The committed stack file's `config:` block."""
+    import yaml
+
+    with open(f"Pulumi.{stack}.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["config"]
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return request.param

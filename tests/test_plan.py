@@ -1,0 +1,140 @@
+"""The offline plan's interface: preview-shaped JSON, the human form, bad input, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import ConfigError
+from infra.offline.harness import placeholder, run_program
+from tests.conftest import STACKS, plan
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE_KEYS = {"urn", "type", "custom", "parent", "inputs", "outputs", "dependencies", "protect", "retainOnDelete", "ignoreChanges", "provider"}
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return subprocess.run([sys.executable, "-m", "infra", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_json_plan_of_prod_is_shaped_like_pulumi_preview():
+    result = cli("plan", "--stack", "prod", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    data = json.loads(result.stdout)
+    assert set(data) == {"config", "steps", "outputs", "changeSummary", "diagnostics"}
+    assert data["changeSummary"] == {"create": len(data["steps"])}
+    assert data["steps"][0]["newState"]["type"] == "pulumi:pulumi:Stack"
+    for step in data["steps"]:
+        assert step["op"] == "create" and step["urn"].startswith("urn:pulumi:prod::platform::")
+        assert STATE_KEYS <= set(step["newState"])
+    assert data["config"]["platform:tier"] == "production"
+    assert data["outputs"]["environment"] == "prod"
+
+
+def test_human_plan_shows_components_counts_and_sizing():
+    result = cli("plan", "--stack", "staging")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("Offline plan of stack 'staging'")
+    for expected in ("+ Network platform-staging", "+ Vpc platform-staging-vpc", "Resources: ", "network   10.20.0.0/16 across 2 AZs, NAT: single"):
+        assert expected in out
+
+
+def test_every_stack_file_plans(stack):
+    p = plan(stack)
+    assert p.of_type("platform:network:Network") and p.data["diagnostics"] == []
+
+
+def test_parents_and_dependencies_are_recorded():
+    p = plan("staging")
+    network = p.named("platform:network:Network", "platform-staging")
+    vpc = p.named("aws:ec2/vpc:Vpc", "-vpc")
+    assert vpc["parent"] == network["urn"]
+    subnet = p.named("aws:ec2/subnet:Subnet", "-private-1")
+    assert vpc["urn"] in subnet["dependencies"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secrets_never_print(stack):
+    text = plan(stack).text()
+    for key in ("cloudflare_api_token", "stripe_secret_key", "sendgrid_api_key"):
+        assert placeholder(f"platform:{key}") not in text
+        assert plan(stack).config[f"platform:{key}"] == "[secret]"
+
+
+def write_project(tmp_path: Path, stack: str, config: dict) -> Path:
+    (tmp_path / "__main__.py").write_text((ROOT / "__main__.py").read_text())
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+    return tmp_path
+
+
+def staging_with(**changes) -> dict:
+    config = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            config[f"platform:{section}"][field] = value
+        else:
+            config[f"platform:{section}"] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"network__cidr": "10.20.0.0/33"}, "platform:network.cidr: '10.20.0.0/33' is not an IPv4 CIDR like 10.20.0.0/16"),
+        ({"network__az_count": 9}, "platform:network.az_count: must be <= 6, got 9"),
+        ({"color": "blue"}, "platform:color: unknown key; allowed: "),
+        ({"stripe_secret_key": "sk_live_plaintext"}, "platform:stripe_secret_key: stored in plain text;"),
+    ],
+)
+def test_bad_input_exits_with_one_line_and_no_traceback(tmp_path, changes, message):
+    project = write_project(tmp_path, "staging", staging_with(**changes))
+    result = cli("plan", "--stack", "staging", "--dir", str(project))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}")
+    assert "Traceback" not in result.stderr and "sk_live_plaintext" not in result.stderr
+
+
+def test_bad_input_registers_nothing():
+    with pytest.raises(ConfigError) as err:
+        run_program("staging", overrides={"platform:network": {"cidr": "10.20.0.0/18", "az_count": 2}})
+    assert err.value.key == "platform:network.cidr"
+    assert err.value.registered == []
+
+
+def test_a_missing_secret_stops_the_real_program_with_the_command_to_run():
+    """Under the engine nothing substitutes secrets; the program names the command instead."""
+    with pytest.raises(ConfigError) as err:
+        run_program("staging", substitute_secrets=False)
+    assert str(err.value) == (
+        "platform:cloudflare_api_token: required secret is not set; run "
+        "`pulumi config set --secret platform:cloudflare_api_token <value> --stack staging`"
+    )
+    assert err.value.registered == []
+
+
+def test_secure_values_in_a_stack_file_become_secret_placeholders(tmp_path):
+    config = staging_with()
+    config["platform:stripe_secret_key"] = {"secure": "v1:AAAABBBBccccDDDD"}
+    project = write_project(tmp_path, "staging", config)
+    result = cli("plan", "--stack", "staging", "--dir", str(project), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["config"]["platform:stripe_secret_key"] == "[secret]"
+    assert "v1:AAAABBBBccccDDDD" not in result.stdout
+
+
+def test_unknown_stack_is_one_line():
+    result = cli("plan", "--stack", "qa")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no stack file Pulumi.qa.yaml; stacks: dev, prod, staging"
