@@ -105,7 +105,7 @@ def render(plan: dict[str, Any], stack: str) -> str:
     lines.append("Resources by component")
 
     def walk(urn: str, depth: int) -> None:
-        for child in by_parent.get(urn, []):
+        for child in sorted(by_parent.get(urn, []), key=lambda c: c["urn"].rsplit("::", 1)[-1]):
             name = child["urn"].rsplit("::", 1)[-1]
             flags = [f for f, on in (("protect", child.get("protect")), ("retain", child.get("retainOnDelete"))) if on]
             suffix = f"  [{', '.join(flags)}]" if flags else ""

@@ -1,0 +1,189 @@
+"""The environment's Kubernetes: EKS with managed node groups, private by default.
+
+Creates:
+- `{name}-control-plane-logs`: the `/aws/eks/<cluster>/cluster` log group, made before the
+  cluster so EKS writes into one with a retention and a KMS key instead of creating its own
+  that never expires (CIS EKS 2.1.2);
+- `{name}-node-role`: the nodes' IAM role (worker, CNI, ECR read-only, SSM for break-glass
+  access without SSH);
+- `{name}-eks`: the `pulumi_eks` cluster: `API` authentication with access entries for the
+  admin roles, no default node group, private endpoint (public only for the allowlisted
+  CIDRs), KMS envelope encryption of Secrets, control-plane logs, OIDC provider for IRSA;
+- per node group: `{name}-{group}-lt` launch template (IMDSv2 only, hop limit 1, encrypted
+  gp3 root volume, no public IP) and `{name}-{group}` managed node group in the private
+  subnets, whose desired size the autoscaler owns after creation;
+- `{name}-k8s`: the Kubernetes provider for everything that runs on the cluster.
+
+Outputs: cluster_name, kubeconfig (secret), oidc_provider_arn, oidc_provider_url, k8s_provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from infra.config import ClusterConfig
+
+# One version for every stack, declared once. EKS standard support runs 14 months from
+# release; 1.35 is covered into 2027. Upgrade here, then promote dev -> staging -> prod.
+KUBERNETES_VERSION = "1.35"
+
+ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = {
+    "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "cni": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "ecr": "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "ssm": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+}
+
+
+def ami_type(instance_type: str) -> str:
+    """AL2023 AMI for the instance family's architecture (Graviton families end in g: m7g, t4g)."""
+    family = instance_type.split(".")[0]
+    return "AL2023_ARM_64_STANDARD" if family[-1] == "g" or family.endswith("gd") else "AL2023_x86_64_STANDARD"
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    config: ClusterConfig
+    # Physical name of the cluster; schedules and node groups refer to it by name.
+    cluster_name: str
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list[str]]
+    # The network's nodes security group: data stores admit it.
+    node_security_group_id: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+
+
+class Cluster(pulumi.ComponentResource):
+    cluster_name: str
+    kubeconfig: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_provider_url: pulumi.Output[str]
+    k8s_provider: k8s.Provider
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:cluster:Cluster", name, None, opts)
+        cfg = args.config
+        # validate
+        arches = {g.name: {ami_type(t) for t in g.instance_types} for g in cfg.node_groups}
+        mixed = sorted(n for n, a in arches.items() if len(a) > 1)
+        if mixed:
+            raise ValueError(f"node group(s) {', '.join(mixed)} mix ARM and x86 instance types; a managed node group has one AMI")
+        child = pulumi.ResourceOptions(parent=self)
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            opts=child,
+        )
+
+        node_role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=pulumi.Output.json_dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            ),
+            opts=child,
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{role}", role=node_role.name, policy_arn=arn, opts=child) for role, arn in NODE_POLICIES.items()
+        ]
+
+        public = bool(cfg.public_access_cidrs)
+        cluster = eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=KUBERNETES_VERSION,
+            vpc_id=args.vpc_id,
+            # Control-plane ENIs and nodes live in the private subnets only.
+            subnet_ids=args.private_subnet_ids,
+            endpoint_private_access=True,
+            # pulumi_eks defaults to a public endpoint open to the world; never here.
+            endpoint_public_access=public,
+            public_access_cidrs=list(cfg.public_access_cidrs) if public else None,
+            skip_default_node_group=True,
+            node_associate_public_ip_address=False,
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries={
+                f"admin-{i + 1}": eks.AccessEntryArgs(
+                    principal_arn=arn,
+                    access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(policy_arn=ADMIN_POLICY, access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))},
+                )
+                for i, arn in enumerate(cfg.admin_role_arns)
+            },
+            encryption_config_key_arn=args.kms_key_arn,
+            enabled_cluster_log_types=list(cfg.log_types),
+            create_oidc_provider=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+
+        for group in cfg.node_groups:
+            launch_template = aws.ec2.LaunchTemplate(
+                f"{name}-{group.name}-lt",
+                description=f"{args.cluster_name} {group.name} nodes",
+                metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                    http_endpoint="enabled",
+                    http_tokens="required",
+                    # Pods (not on the host network) cannot reach the node's credentials;
+                    # they get their own through IRSA.
+                    http_put_response_hop_limit=1,
+                ),
+                block_device_mappings=[
+                    aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                        device_name="/dev/xvda",
+                        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                            volume_size=group.disk_size_gb,
+                            volume_type="gp3",
+                            encrypted="true",
+                            kms_key_id=args.kms_key_arn,
+                            delete_on_termination="true",
+                        ),
+                    )
+                ],
+                # pulumi_eks's node group carries the control-plane rules; ours marks the
+                # nodes as clients of the data stores.
+                vpc_security_group_ids=[cluster.node_security_group_id, args.node_security_group_id],
+                tag_specifications=[
+                    aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type="instance", tags={"Name": f"{args.cluster_name}-{group.name}"}),
+                ],
+                update_default_version=True,
+                opts=child,
+            )
+            eks.ManagedNodeGroup(
+                f"{name}-{group.name}",
+                cluster=cluster,
+                node_group_name=f"{args.cluster_name}-{group.name}",
+                node_role=node_role,
+                subnet_ids=args.private_subnet_ids,
+                ami_type=ami_type(group.instance_types[0]),
+                instance_types=list(group.instance_types),
+                capacity_type=group.capacity_type,
+                scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size),
+                # The cluster autoscaler (and the off-hours schedule) own the desired size
+                # once the group exists; `pulumi up` must not snap it back.
+                ignore_scaling_changes=True,
+                labels=dict(group.labels) or None,
+                taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value or None, effect=t.effect) for t in group.taints] or None,
+                launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=launch_template.id, version=launch_template.latest_version.apply(str)),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+            )
+
+        self.cluster_name = args.cluster_name
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
+        self.oidc_provider_arn = cluster.oidc_provider_arn
+        self.oidc_provider_url = cluster.oidc_provider_url
+        self.k8s_provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child)
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_provider_url": self.oidc_provider_url,
+            }
+        )
