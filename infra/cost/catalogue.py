@@ -38,6 +38,8 @@ class Catalogue(_Frozen):
     prices_as_of: str
     hours_per_month: int = Field(gt=0)
     spot_discount: float = Field(ge=0, lt=1)
+    # An estimate, not a price: read only by the cost-lever report (scripts/cost_levers.py).
+    valkey_discount: float = Field(ge=0, lt=1)
     ec2: dict[str, HourlyPrice]
     rds_postgres: dict[str, HourlyPrice]
     elasticache: dict[str, HourlyPrice]

@@ -1,0 +1,262 @@
+"""The monthly cost of a stack: its validated config priced with the catalogue.
+
+`estimate(config)` is the `cost` stack output (SPEC, interface 3). It is a pure function of
+the same `StackConfig` the components are built from, so the offline plan and
+`pulumi stack output --json cost` after a real `pulumi up` agree. It imports no component
+and no pulumi: the cost of a config can be computed (and tested) without a program.
+
+Every line is `quantity x unit_price = monthly`, rounded to cents per line; the total is the
+sum of the rounded lines, so a reader can add the column and get the total. Prices come
+from `prices.yaml`; a SKU missing there raises `catalogue.MissingPrice`, never a zero.
+
+Usage the price list cannot know is stated where it is assumed:
+- A month is 730 hours and everything runs all month, except what sleeps outside
+  `platform:working_hours`, which gets its own negative "off-hours" line.
+- NAT data, log and flow-log ingestion, NLB capacity units: `platform:cost.*` (per stack).
+- Node groups run at `desired_size`, priced at their first instance type; SPOT at the
+  on-demand price less the catalogue's assumed `spot_discount`.
+- RDS backup storage stays within the free allowance (up to 100% of provisioned storage)
+  and ElastiCache snapshots within the free one-snapshot allowance: priced as 0-quantity
+  lines so the assumption is visible in the output.
+
+Deliberately not priced (free tier, or too small and usage-driven to estimate honestly):
+RDS enhanced monitoring (RDSOSMetrics logs, within the CloudWatch free tier at 60 s) and
+Performance Insights (7-day retention is free), the RDS log exports and the Redis slow log
+(slow statements only), the off-hours EventBridge schedules (a few invocations a day, free
+tier), KMS and Secrets Manager API requests ($0.03 / $0.05 per 10k), CloudWatch Logs storage
+of the retained (compressed) logs, internet data transfer out, Cloudflare (Free plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+from infra.cost import catalogue as prices
+
+if TYPE_CHECKING:  # the model needs only the shapes of the config, not its loading
+    from infra.config import StackConfig, WorkingHours
+
+HOURS_PER_WEEK = Decimal(168)
+_CENT = Decimal("0.01")
+# Component names, in the order the program builds them (and the report prints them).
+COMPONENTS = ("keys", "network", "cluster", "database", "cache", "edge", "app", "budget")
+_DAYS_AWAKE = {"MON-FRI": 5, "MON-SAT": 6, "MON-SUN": 7}
+
+
+@dataclass(frozen=True)
+class _Line:
+    component: str
+    resource: str
+    item: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+
+    @property
+    def monthly(self) -> Decimal:
+        # +0 turns a -0.00 (a zero-quantity saving) into 0.00.
+        return (self.quantity * self.unit_price).quantize(_CENT, rounding=ROUND_HALF_UP) + 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "resource": self.resource,
+            "item": self.item,
+            "quantity": _number(self.quantity, places=4),
+            "unit": self.unit,
+            "unit_price": float(self.unit_price),
+            "monthly": float(self.monthly),
+        }
+
+
+def _number(value: Decimal, places: int) -> int | float:
+    """JSON-friendly: whole numbers as int, others rounded (the monthly uses the exact value)."""
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def _d(value: float | int) -> Decimal:
+    # Through str so 0.0416 stays 0.0416 and not its binary approximation.
+    return Decimal(str(value))
+
+
+class _Prices:
+    """The catalogue, answering in Decimal and raising MissingPrice for an absent SKU."""
+
+    def __init__(self, cat: prices.Catalogue):
+        self.cat = cat
+        self.hours = Decimal(cat.hours_per_month)
+
+    def hourly(self, family: str, sku: str) -> Decimal:
+        return _d(prices.hourly(family, sku, self.cat))  # type: ignore[arg-type]
+
+    def unit(self, name: str) -> Decimal:
+        return _d(prices.unit(name, self.cat).price)
+
+    def unit_name(self, name: str) -> str:
+        return prices.unit(name, self.cat).unit
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def awake_hours_per_week(hours: WorkingHours) -> Decimal:
+    """Hours a sleeping environment is up each week (days x (stop - start)); DST ignored."""
+    start_h, start_m = (int(x) for x in hours.start.split(":"))
+    stop_h, stop_m = (int(x) for x in hours.stop.split(":"))
+    per_day = Decimal((stop_h * 60 + stop_m) - (start_h * 60 + start_m)) / 60
+    return _DAYS_AWAKE[hours.days] * per_day
+
+
+def off_hours_per_month(hours: WorkingHours, hours_per_month: Decimal) -> Decimal:
+    """Hours a month outside working hours: 730 x (1 - awake/168)."""
+    return hours_per_month * (HOURS_PER_WEEK - awake_hours_per_week(hours)) / HOURS_PER_WEEK
+
+
+def _sleep_note(hours: WorkingHours) -> str:
+    awake = awake_hours_per_week(hours)
+    awake_text = f"{awake.normalize():f}"
+    return f"{hours.days} {hours.start}-{hours.stop} {hours.timezone}: awake {awake_text} of 168 h/week"
+
+
+# ---------------------------------------------------------------------------- components
+
+
+def _network(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    n = 1 if c.network.nat_gateways == "single" else c.network.az_count
+    layout = "1 shared" if n == 1 else f"1 per AZ x {n}"
+    yield _Line("network", "nat-gateway", f"NAT gateway hours ({layout})", n * p.hours, "hour", p.unit("nat_gateway"))
+    yield _Line(
+        "network", "nat-gateway",
+        f"NAT data processed (assumed: platform:cost.nat_processed_gb_per_month, spread over {n} gateway{'s' if n > 1 else ''})",
+        _d(c.cost.nat_processed_gb_per_month), "GB", p.unit("nat_gateway_data"),
+    )
+    yield _Line("network", "nat-eip", "public IPv4 hours (one Elastic IP per NAT gateway)", n * p.hours, "IP-hour", p.unit("public_ipv4"))
+    yield _Line(
+        "network", "flow-logs", "VPC flow logs ingested into CloudWatch Logs (assumed: platform:cost.flow_log_ingest_gb_per_month)",
+        _d(c.cost.flow_log_ingest_gb_per_month), "GB", p.unit("vpc_flow_logs_ingest"),
+    )
+
+
+def _cluster(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    yield _Line("cluster", "eks", "EKS control plane (standard support)", p.hours, "hour", p.unit("eks_control_plane"))
+    yield _Line(
+        "cluster", "eks", "control-plane logs ingested into CloudWatch Logs (assumed: platform:cost.log_ingest_gb_per_month)",
+        _d(c.cost.log_ingest_gb_per_month), "GB", p.unit("cloudwatch_logs_ingest"),
+    )
+    discount = _d(p.cat.spot_discount)
+    for group in c.cluster.node_groups:
+        resource = f"node-group/{group.name}"
+        sku = group.instance_types[0]
+        on_demand = p.hourly("ec2", sku)
+        first = " (first of its instance types)" if len(group.instance_types) > 1 else ""
+        if group.capacity_type == "SPOT":
+            rate = on_demand * (1 - discount)
+            what = f"{sku}{first} SPOT instance hours (on-demand ${on_demand}/h less the assumed {discount * 100:.0f}% spot discount)"
+        else:
+            rate = on_demand
+            what = f"{sku}{first} on-demand instance hours (desired_size x 730 h)"
+        nodes = Decimal(group.desired_size)
+        disk_gb = nodes * group.disk_size_gb
+        yield _Line("cluster", resource, what, nodes * p.hours, "instance-hour", rate)
+        yield _Line("cluster", resource, "root EBS gp3 volumes (disk_size_gb per node)", disk_gb, "GB-month", p.unit("ebs_gp3"))
+        if group.scale_to_zero_off_hours and c.working_hours is not None and group.desired_size:
+            off = off_hours_per_month(c.working_hours, p.hours)
+            note = _sleep_note(c.working_hours)
+            yield _Line("cluster", resource, f"off-hours scale to zero: instance hours not billed ({note})", -nodes * off, "instance-hour", rate)
+            # The nodes terminate, and their root volumes with them.
+            yield _Line("cluster", resource, f"off-hours scale to zero: root volumes deleted with the nodes ({note})", -disk_gb * off / p.hours, "GB-month", p.unit("ebs_gp3"))
+
+
+def _database(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    db = c.database
+    rate = p.hourly("rds_postgres", db.instance_class)
+    storage = p.unit("rds_gp3_storage")
+    # Multi-AZ bills a standby: twice the Single-AZ instance and storage rates.
+    factor, layout = (2, "Multi-AZ: 2 x the Single-AZ rate") if db.multi_az else (1, "Single-AZ")
+    gb = Decimal(db.allocated_storage_gb)
+    yield _Line("database", "postgres", f"{db.instance_class} instance hours ({layout})", p.hours, "hour", factor * rate)
+    yield _Line("database", "postgres", f"gp3 storage, allocated_storage_gb ({layout})", gb, "GB-month", factor * storage)
+    yield _Line(
+        "database", "postgres",
+        f"backup storage beyond the free allowance (assumed none: {db.backup_retention_days}-day backups within 100% of provisioned storage are free)",
+        Decimal(0), "GB-month", p.unit("rds_backup_storage"),
+    )
+    for i in range(1, db.read_replicas + 1):
+        resource = f"postgres-replica-{i}"
+        yield _Line("database", resource, f"{db.instance_class} read replica instance hours (Single-AZ)", p.hours, "hour", rate)
+        yield _Line("database", resource, "gp3 storage, same size as the primary (Single-AZ)", gb, "GB-month", storage)
+    if db.stop_off_hours and c.working_hours is not None:
+        off = off_hours_per_month(c.working_hours, p.hours)
+        note = _sleep_note(c.working_hours)
+        # A stopped instance still bills its storage, so only the instance hours go.
+        yield _Line("database", "postgres", f"off-hours stop: instance hours not billed, storage still billed ({note})", -off, "hour", factor * rate)
+
+
+def _cache(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    cache = c.cache
+    role = "primary" if cache.num_nodes == 1 else "primary + replicas"
+    nodes = Decimal(cache.num_nodes)
+    yield _Line("cache", "redis", f"{cache.node_type} node hours ({role}; Multi-AZ adds no surcharge)", nodes * p.hours, "node-hour", p.hourly("elasticache", cache.node_type))
+    if cache.snapshot_retention_days:
+        yield _Line(
+            "cache", "redis",
+            f"snapshot storage, {cache.snapshot_retention_days}-day retention (assumed within the free allowance of one snapshot the size of the data set)",
+            Decimal(0), "GB-month", p.unit("elasticache_backup"),
+        )
+
+
+def _edge(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    azs = c.network.az_count
+    yield _Line("edge", "nlb", "Network Load Balancer hours", p.hours, "hour", p.unit("nlb"))
+    yield _Line("edge", "nlb", "NLB capacity units (assumed: platform:cost.load_balancer_lcu, all month)", _d(c.cost.load_balancer_lcu) * p.hours, "NLCU-hour", p.unit("nlb_lcu"))
+    yield _Line("edge", "nlb", f"public IPv4 hours (one per AZ x {azs}, internet-facing)", azs * p.hours, "IP-hour", p.unit("public_ipv4"))
+
+
+def _keys(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    yield _Line("keys", "key", "customer-managed KMS key (one per environment, shared by every encrypted resource)", Decimal(1), "key-month", p.unit("kms_key"))
+
+
+def _app(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    yield _Line("app", "secrets", "Secrets Manager secrets (app, Redis AUTH, RDS-managed master password)", Decimal(3), "secret-month", p.unit("secrets_manager_secret"))
+    records = len(c.dns.api_records) + len(c.dns.web_records)
+    yield _Line("app", "dns", "Cloudflare DNS records (api + web, Free plan)", Decimal(records), "record-month", p.unit("cloudflare_dns_record"))
+
+
+def _budget(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    yield _Line("budget", "budget", "AWS Budgets cost budget without actions", Decimal(1), "budget-month", p.unit("budget"))
+
+
+# ---------------------------------------------------------------------------- public
+
+
+def estimate(config: StackConfig, catalogue: prices.Catalogue | None = None) -> dict[str, Any]:
+    """The `cost` output: every priced line of what the program creates for this config."""
+    cat = catalogue or prices.load()
+    if config.aws.region != cat.region:
+        # Prices differ by region; pricing eu-west-1 with us-east-1 figures would be a silent lie.
+        raise prices.MissingPrice("region", config.aws.region)
+    p = _Prices(cat)
+    lines = [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget) for line in part(config, p)]
+    return {
+        "currency": cat.currency,
+        "region": cat.region,
+        "prices_as_of": cat.prices_as_of,
+        "hours_per_month": cat.hours_per_month,
+        "monthly_total": float(sum((line.monthly for line in lines), Decimal(0))),
+        "budget": config.budget.monthly_limit_usd,
+        "items": [line.as_dict() for line in lines],
+    }
+
+
+def totals_by_component(cost: dict[str, Any]) -> dict[str, float]:
+    """Monthly subtotal per component, in build order (components with no line are left out)."""
+    sums: dict[str, Decimal] = {}
+    for item in cost["items"]:
+        sums[item["component"]] = sums.get(item["component"], Decimal(0)) + _d(item["monthly"])
+    ordered = [name for name in COMPONENTS if name in sums] + sorted(set(sums) - set(COMPONENTS))
+    return {name: float(sums[name]) for name in ordered}

@@ -1,0 +1,246 @@
+"""The environment's PostgreSQL: one RDS instance (plus read replicas) in the isolated subnets.
+
+Creates:
+- `{name}-db-subnets`: the DB subnet group over the isolated subnets (no route out of the
+  VPC; FSBP RDS.46);
+- `{name}-db-sg` with no egress and ONE ingress rule, `{name}-db-ingress`: TCP 5432 from the
+  nodes' security group only (never a CIDR);
+- `{name}-db-params`: a `postgres17` parameter group forcing TLS (`rds.force_ssl`) and
+  logging slow statements;
+- `{name}-db-monitoring`: the enhanced-monitoring role (FSBP RDS.6), assumable only by RDS
+  monitoring for this account, with AWS's managed policy attached (`{name}-db-monitoring-policy`);
+- `{name}-db`: the instance. Storage encrypted with the CMK, master password generated and
+  rotated by RDS in Secrets Manager (encrypted with the CMK; it never passes through the
+  program or its state), IAM auth, CloudWatch log exports, Performance Insights, deletion
+  protection / final snapshot / Pulumi protect + retain as the stack's protection says;
+- `{name}-db-replica-{i}` (1-based): same-region read replicas, protected like the primary.
+
+Outputs: endpoint (address), port, reader_endpoint (first replica, or None),
+instance_identifier, instance_arn, master_secret_arn, security_group_id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import DatabaseConfig, ProtectionConfig
+
+# The major version only. With auto minor upgrades on, RDS moves the instance to new 17.x
+# minors in the maintenance window (17.6 was the newest at the time of writing). A full pin
+# ("17.6") would then read back as a downgrade on the next refresh; the usual cure,
+# ignore_changes=["engineVersion"], also hides a deliberate upgrade, and a pinned minor
+# stops being creatable once RDS retires it (a rebuilt dev stack would fail). The provider
+# treats a prefix as satisfied by any 17.x (the running minor is `engine_version_actual`).
+# A major upgrade is a deliberate change of ENGINE_VERSION + PARAMETER_FAMILY together.
+ENGINE_VERSION = "17"
+PARAMETER_FAMILY = "postgres17"
+PORT = 5432
+# RDS's current CA (RSA 2048, valid to 2061); the older rds-ca-2019 expired in 2024 (CKV_AWS_211).
+CA_CERT = "rds-ca-rsa2048-g1"
+# What RDS for PostgreSQL can publish to CloudWatch Logs; both are FSBP RDS.9.
+LOG_EXPORTS = ["postgresql", "upgrade"]
+# Statements slower than this (ms) are logged: enough to find slow queries, not a firehose.
+SLOW_STATEMENT_MS = 1000
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    config: DatabaseConfig
+    protection: ProtectionConfig
+    vpc_id: pulumi.Input[str]
+    # The isolated subnets: data stores have no route out of the VPC.
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    # The only clients: the Kubernetes nodes' security group.
+    client_security_group_id: pulumi.Input[str]
+    # The CMK for storage, the master-password secret and Performance Insights.
+    kms_key_arn: pulumi.Input[str]
+
+
+class Database(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    port: pulumi.Output[int]
+    reader_endpoint: pulumi.Output[str] | None
+    instance_identifier: pulumi.Output[str]
+    instance_arn: pulumi.Output[str]
+    master_secret_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:database:Database", name, None, opts)
+        # validate: the section was checked when the config loaded; these are the invariants
+        # this component relies on whoever builds its args.
+        cfg = args.config
+        protection = args.protection
+        if cfg.stop_off_hours and cfg.read_replicas:
+            raise ValueError("a database that stops off-hours cannot have read replicas")
+
+        # derive
+        child = pulumi.ResourceOptions(parent=self)
+        # The instance and its replicas hold (or serve) the data: Pulumi may neither delete
+        # nor replace them when the stack protects its data stores.
+        stateful = pulumi.ResourceOptions(parent=self, protect=protection.protect, retain_on_delete=protection.retain_on_delete)
+        # A fixed name is fine here: it is used once, when the instance is deleted.
+        final_snapshot = f"{name}-db-final" if protection.final_snapshots else None
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+        # children
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-db-subnets",
+            description=f"{name}: PostgreSQL in the isolated subnets",
+            subnet_ids=args.subnet_ids,
+            opts=child,
+        )
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-db-sg",
+            vpc_id=args.vpc_id,
+            description=f"{name} PostgreSQL: {PORT}/tcp from the nodes only",
+            # Explicitly none: the database never opens connections, and an out-of-band
+            # egress rule is removed on the next update.
+            egress=[],
+            tags={"Name": f"{name}-db"},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-db-ingress",
+            security_group_id=sg.id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            referenced_security_group_id=args.client_security_group_id,
+            description="PostgreSQL from the Kubernetes nodes",
+            opts=child,
+        )
+        params = aws.rds.ParameterGroup(
+            f"{name}-db-params",
+            family=PARAMETER_FAMILY,
+            description=f"{name}: TLS only, slow statements logged",
+            parameters=[
+                # In-transit encryption (CKV2_AWS_69): plain-text connections are refused.
+                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value=str(SLOW_STATEMENT_MS)),
+            ],
+            opts=child,
+        )
+        monitoring_role = aws.iam.Role(
+            f"{name}-db-monitoring",
+            description=f"{name}: RDS enhanced monitoring publishes OS metrics",
+            assume_role_policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            # Confused-deputy guard: only RDS monitoring on behalf of this account.
+                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                        }
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        monitoring_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-db-monitoring-policy",
+            role=monitoring_role.name,
+            policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"),
+            opts=child,
+        )
+
+        # Settings the primary and its replicas share.
+        common = dict(
+            instance_class=cfg.instance_class,
+            storage_type="gp3",
+            # Storage autoscaling ceiling; absent (not 0) when off, so the diff stays clean.
+            max_allocated_storage=cfg.max_allocated_storage_gb or None,
+            # FSBP RDS.3: encrypted at rest with our CMK. Both are ForceNew: decide at creation.
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[sg.id],
+            parameter_group_name=params.name,
+            publicly_accessible=False,
+            iam_database_authentication_enabled=True,
+            enabled_cloudwatch_logs_exports=LOG_EXPORTS,
+            monitoring_interval=cfg.monitoring_interval,
+            monitoring_role_arn=monitoring_role.arn,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=args.kms_key_arn,
+            # The free tier; longer retention is billed per vCPU.
+            performance_insights_retention_period=7,
+            ca_cert_identifier=CA_CERT,
+            auto_minor_version_upgrade=True,
+            copy_tags_to_snapshot=True,
+            deletion_protection=protection.deletion_protection,
+            # Changes wait for the maintenance window instead of restarting the database mid-day.
+            apply_immediately=False,
+            maintenance_window=cfg.maintenance_window,
+        )
+
+        # No explicit `identifier`: Pulumi autonames it (`{name}-db-<7 hex>`), so a
+        # replacement (e.g. a new KMS key) can create the new instance before deleting the
+        # old one instead of colliding on the name. Clients read the endpoint from outputs.
+        instance = aws.rds.Instance(
+            f"{name}-db",
+            engine="postgres",
+            engine_version=ENGINE_VERSION,
+            allocated_storage=cfg.allocated_storage_gb,
+            multi_az=cfg.multi_az,
+            port=PORT,
+            db_name=cfg.database_name,
+            username=cfg.admin_username,
+            # RDS generates the master password, keeps it in Secrets Manager under our CMK
+            # and rotates it: no password in config, program or state (SecretsManager.1).
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.kms_key_arn,
+            backup_retention_period=cfg.backup_retention_days,
+            backup_window=cfg.backup_window,
+            # Keep the automated backups (point-in-time recovery) after a deletion.
+            delete_automated_backups=False,
+            skip_final_snapshot=not protection.final_snapshots,
+            final_snapshot_identifier=final_snapshot,
+            **common,
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[monitoring_policy])),
+        )
+
+        replicas = [
+            aws.rds.Instance(
+                f"{name}-db-replica-{i + 1}",
+                # Same region: the source's identifier. Engine, version, storage size, db
+                # name and master user all come from the source.
+                replicate_source_db=instance.identifier,
+                # A replica's data lives in its source's backups and snapshots.
+                backup_retention_period=0,
+                skip_final_snapshot=True,
+                # One AZ per replica: the primary is the Multi-AZ one; replicas scale reads.
+                multi_az=False,
+                **common,
+                opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[monitoring_policy])),
+            )
+            for i in range(cfg.read_replicas)
+        ]
+
+        # outputs
+        self.endpoint = instance.address
+        self.port = instance.port
+        self.reader_endpoint = replicas[0].address if replicas else None
+        self.instance_identifier = instance.identifier
+        self.instance_arn = instance.arn
+        self.master_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn if secrets else None)
+        self.security_group_id = sg.id
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "port": self.port,
+                "reader_endpoint": self.reader_endpoint,
+                "instance_identifier": self.instance_identifier,
+                "instance_arn": self.instance_arn,
+                "master_secret_arn": self.master_secret_arn,
+                "security_group_id": self.security_group_id,
+            }
+        )

@@ -1,0 +1,437 @@
+"""The cost model, its reports and the cost diff, checked against arithmetic written out here.
+
+The expected figures are computed by hand from `infra/cost/prices.yaml` (730 h/month), never
+by calling the model, so a wrong price lookup, a missed Multi-AZ factor or a rounding slip
+fails a test.
+
+MATRIX mirrors SPEC's environment matrix as raw `platform:` config, so the unit tests can
+vary one field at a time; `test_committed_stack_files_cost` holds the committed stack files
+(Pulumi.<stack>.yaml) to the same hand-computed figures.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from argparse import Namespace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from infra import config
+from infra.cost import catalogue
+from infra.cost.model import awake_hours_per_week, estimate, off_hours_per_month, totals_by_component
+from infra.cost.report import changed_items, extract_cost, render_diff, render_markdown, render_table, run, signed_money
+
+ROOT = Path(__file__).resolve().parents[1]
+ZONE = "0123456789abcdef0123456789abcdef"
+
+MATRIX: dict[str, dict] = {
+    "dev": {
+        "tier": "development",
+        "network": {"cidr": "10.10.0.0/16", "az_count": 2, "nat_gateways": "single"},
+        "cluster": {
+            "node_groups": [
+                {"name": "general", "instance_types": ["t3.medium"], "capacity_type": "SPOT", "min_size": 1, "desired_size": 2, "max_size": 3, "scale_to_zero_off_hours": True},
+            ]
+        },
+        "database": {"instance_class": "db.t3.micro", "allocated_storage_gb": 20, "multi_az": False, "backup_retention_days": 1, "stop_off_hours": True},
+        "cache": {"node_type": "cache.t3.micro", "num_nodes": 1, "automatic_failover": False, "multi_az": False, "snapshot_retention_days": 1},
+        "dns": {"domain": "example.com", "zone_id": ZONE, "api_records": ["api-dev"], "web_records": ["dev"]},
+        "app": {"node_env": "development", "log_level": "debug", "rate_limit_enabled": False, "external_services": "mock", "developers": ["ana", "luis"]},
+        "budget": {"monthly_limit_usd": 200},
+        "protection": {"protect": False, "retain_on_delete": False, "deletion_protection": False, "final_snapshots": False},
+        "working_hours": {"timezone": "Europe/Madrid", "days": "MON-FRI", "start": "08:00", "stop": "20:00"},
+    },
+    "staging": {
+        "tier": "staging",
+        "network": {"cidr": "10.20.0.0/16", "az_count": 2, "nat_gateways": "single"},
+        "cluster": {"node_groups": [{"name": "general", "instance_types": ["m5.large"], "min_size": 2, "desired_size": 2, "max_size": 5}]},
+        "database": {"instance_class": "db.t3.medium", "allocated_storage_gb": 100, "multi_az": False, "backup_retention_days": 7},
+        "cache": {"node_type": "cache.t3.small", "num_nodes": 2, "automatic_failover": True, "multi_az": False},
+        "dns": {"domain": "example.com", "zone_id": ZONE, "api_records": ["api-staging"], "web_records": ["staging"]},
+        "app": {"node_env": "staging", "external_services": "test"},
+        "budget": {"monthly_limit_usd": 500, "alert_emails": ["platform@example.com"]},
+        "protection": {"protect": False, "retain_on_delete": False, "deletion_protection": False, "final_snapshots": True},
+    },
+    "prod": {
+        "tier": "production",
+        "network": {"cidr": "10.30.0.0/16", "az_count": 3, "nat_gateways": "one_per_az"},
+        "cluster": {
+            "node_groups": [
+                {"name": "general", "instance_types": ["m5.large"], "min_size": 3, "desired_size": 3, "max_size": 10},
+                {"name": "spot", "instance_types": ["m5.large", "m6i.large"], "capacity_type": "SPOT", "min_size": 0, "desired_size": 0, "max_size": 5},
+            ]
+        },
+        "database": {"instance_class": "db.m5.large", "allocated_storage_gb": 500, "multi_az": True, "backup_retention_days": 30, "read_replicas": 1},
+        "cache": {"node_type": "cache.m5.large", "num_nodes": 2, "automatic_failover": True, "multi_az": True, "snapshot_retention_days": 7},
+        "dns": {"domain": "example.com", "zone_id": ZONE, "api_records": ["api"], "web_records": ["@", "www"]},
+        "app": {"node_env": "production", "log_level": "warn", "external_services": "live"},
+        "budget": {"monthly_limit_usd": 1800, "alert_emails": ["platform@example.com", "finance@example.com"]},
+    },
+}
+
+
+def stack_config(name: str, raw: dict | None = None) -> config.StackConfig:
+    return config.parse(MATRIX[name] if raw is None else raw, stack=name, aws={"region": "us-east-1"})
+
+
+def with_change(name: str, section: str, **fields) -> config.StackConfig:
+    raw = copy.deepcopy(MATRIX[name])
+    raw[section].update(fields)
+    return stack_config(name, raw)
+
+
+# Per component: every line's price x quantity, rounded to cents, then added.
+EXPECTED = {
+    "dev": {
+        # NAT 1 x 730 h x 0.045 = 32.85; 100 GB x 0.045 = 4.50; EIP 730 h x 0.005 = 3.65; flow logs 5 GB x 0.50 = 2.50
+        "network": 43.50,
+        # EKS 730 x 0.10 = 73.00; logs 10 GB x 0.50 = 5.00; t3.medium SPOT 2 x 730 x 0.0416 x 0.4 = 24.29;
+        # EBS 2 x 50 GB x 0.08 = 8.00; off-hours (awake 60 of 168 h): -1460 x 108/168 x 0.01664 = -15.62,
+        # -100 GB x 108/168 x 0.08 = -5.14
+        "cluster": 89.53,
+        # db.t3.micro 730 x 0.018 = 13.14; 20 GB x 0.115 = 2.30; backups 0; off-hours -730 x 108/168 x 0.018 = -8.45
+        "database": 6.99,
+        "cache": 12.41,  # cache.t3.micro 730 x 0.017
+        # NLB 730 x 0.0225 = 16.425 -> 16.43; 1 NLCU x 730 x 0.006 = 4.38; 2 IPs x 730 x 0.005 = 7.30
+        "edge": 28.11,
+        "keys": 1.00,  # one KMS key x 1.00
+        "app": 1.20,  # 3 secrets x 0.40; 2 Cloudflare records x 0
+        "budget": 0.00,
+    },
+    "staging": {
+        "network": 43.50,  # as dev: one shared NAT
+        # EKS 73.00; logs 5.00; m5.large 2 x 730 x 0.096 = 140.16; EBS 100 GB x 0.08 = 8.00
+        "cluster": 226.16,
+        "database": 64.06,  # db.t3.medium 730 x 0.072 = 52.56; 100 GB x 0.115 = 11.50
+        "cache": 49.64,  # cache.t3.small 2 x 730 x 0.034
+        "edge": 28.11,
+        "keys": 1.00,
+        "app": 1.20,
+        "budget": 0.00,
+    },
+    "prod": {
+        # NAT 3 x 730 x 0.045 = 98.55; 4.50; 3 EIPs x 730 x 0.005 = 10.95; 2.50
+        "network": 116.50,
+        # EKS 73.00; logs 5.00; m5.large 3 x 730 x 0.096 = 210.24; EBS 150 GB x 0.08 = 12.00; spot pool desired 0 = 0
+        "cluster": 300.24,
+        # Multi-AZ db.m5.large 730 x 2 x 0.178 = 259.88; 500 GB x 2 x 0.115 = 115.00;
+        # replica 730 x 0.178 = 129.94 + 500 GB x 0.115 = 57.50
+        "database": 562.32,
+        "cache": 227.76,  # cache.m5.large 2 x 730 x 0.156
+        "edge": 31.76,  # 16.43 + 4.38 + 3 IPs x 730 x 0.005 = 10.95
+        "keys": 1.00,
+        "app": 1.20,  # 3 Cloudflare records x 0
+        "budget": 0.00,
+    },
+}
+EXPECTED_TOTAL = {"dev": 182.74, "staging": 413.67, "prod": 1240.78}
+BUDGET = {"dev": 200.0, "staging": 500.0, "prod": 1800.0}
+
+
+# ---------------------------------------------------------------------------- the model
+
+
+@pytest.mark.parametrize("stack", sorted(MATRIX))
+def test_matrix_components_and_total(stack):
+    cost = estimate(stack_config(stack))
+    assert totals_by_component(cost) == EXPECTED[stack]
+    assert cost["monthly_total"] == EXPECTED_TOTAL[stack]
+
+
+@pytest.mark.parametrize("stack", sorted(MATRIX))
+def test_committed_stack_files_cost(stack):
+    committed = _levers_module().read_stack(stack).parse()
+    cost = estimate(committed)
+    assert totals_by_component(cost) == EXPECTED[stack]
+    assert cost["monthly_total"] == EXPECTED_TOTAL[stack]
+    assert cost["budget"] == BUDGET[stack]
+
+
+@pytest.mark.parametrize("stack", sorted(MATRIX))
+def test_matrix_within_budget(stack):
+    cost = estimate(stack_config(stack))
+    assert cost["budget"] == BUDGET[stack]
+    assert cost["monthly_total"] <= cost["budget"]
+
+
+@pytest.mark.parametrize("stack", sorted(MATRIX))
+def test_items_are_cents_and_sum_to_total(stack):
+    cost = estimate(stack_config(stack))
+    monthly = [Decimal(str(i["monthly"])) for i in cost["items"]]
+    assert all(m == m.quantize(Decimal("0.01")) for m in monthly)
+    assert sum(monthly) == Decimal(str(cost["monthly_total"]))
+
+
+def test_shape_is_the_spec_contract():
+    cost = estimate(stack_config("staging"))
+    assert set(cost) == {"currency", "region", "prices_as_of", "hours_per_month", "monthly_total", "budget", "items"}
+    assert (cost["currency"], cost["region"], cost["hours_per_month"], cost["prices_as_of"]) == ("USD", "us-east-1", 730, "2026-01-19")
+    for item in cost["items"]:
+        assert set(item) == {"component", "resource", "item", "quantity", "unit", "unit_price", "monthly"}
+        assert item["component"] in {"keys", "network", "cluster", "database", "cache", "edge", "app", "budget"}
+    json.dumps(cost)  # a stack output must serialise
+
+
+def _line(cost, resource, startswith):
+    [line] = [i for i in cost["items"] if i["resource"] == resource and i["item"].startswith(startswith)]
+    return line
+
+
+@pytest.mark.parametrize(
+    ("stack", "resource", "startswith", "quantity", "unit_price", "monthly"),
+    [
+        ("dev", "node-group/general", "t3.medium SPOT", 1460, 0.01664, 24.29),
+        ("dev", "node-group/general", "off-hours scale to zero: instance", -938.5714, 0.01664, -15.62),
+        ("dev", "node-group/general", "off-hours scale to zero: root", -64.2857, 0.08, -5.14),
+        ("dev", "postgres", "off-hours stop", -469.2857, 0.018, -8.45),
+        ("prod", "postgres", "db.m5.large instance hours (Multi-AZ", 730, 0.356, 259.88),
+        ("prod", "postgres", "gp3 storage", 500, 0.23, 115.00),
+        ("prod", "postgres-replica-1", "db.m5.large read replica", 730, 0.178, 129.94),
+        ("prod", "nat-gateway", "NAT gateway hours (1 per AZ x 3)", 2190, 0.045, 98.55),
+        ("prod", "nat-eip", "public IPv4", 2190, 0.005, 10.95),
+        ("prod", "node-group/spot", "m5.large (first of its instance types) SPOT", 0, 0.0384, 0.00),
+        ("prod", "redis", "snapshot storage", 0, 0.085, 0.00),
+        ("staging", "nlb", "Network Load Balancer", 730, 0.0225, 16.43),
+    ],
+)
+def test_line_items(stack, resource, startswith, quantity, unit_price, monthly):
+    line = _line(estimate(stack_config(stack)), resource, startswith)
+    assert (line["quantity"], line["unit_price"], line["monthly"]) == (quantity, unit_price, monthly)
+
+
+def test_nothing_sleeps_without_the_flags():
+    for stack in ("staging", "prod"):
+        assert not [i for i in estimate(stack_config(stack))["items"] if i["monthly"] < 0]
+
+
+@pytest.mark.parametrize(
+    ("days", "start", "stop", "awake", "off_hours"),
+    [
+        ("MON-FRI", "08:00", "20:00", 60, Decimal(730) * 108 / 168),
+        ("MON-SAT", "09:00", "18:30", Decimal("57"), Decimal(730) * 111 / 168),
+        ("MON-SUN", "00:00", "23:30", Decimal("164.5"), Decimal(730) * Decimal("3.5") / 168),
+    ],
+)
+def test_awake_and_off_hours(days, start, stop, awake, off_hours):
+    hours = config.WorkingHours(days=days, start=start, stop=stop)
+    assert awake_hours_per_week(hours) == awake
+    assert off_hours_per_month(hours, Decimal(730)) == off_hours
+
+
+def test_shorter_working_day_saves_more():
+    # 09:00-18:00 MON-FRI: awake 45 h, so 123/168 of the month asleep instead of 108/168.
+    cost = estimate(with_change("dev", "working_hours", start="09:00", stop="18:00"))
+    assert _line(cost, "postgres", "off-hours stop")["monthly"] == -9.62  # 730 x 123/168 x 0.018 = 9.6225 -> 9.62 (half up)
+
+
+# ---------------------------------------------------------------------------- missing prices
+
+
+def _without(family: str, sku: str) -> catalogue.Catalogue:
+    full = catalogue.load()
+    table = {k: v for k, v in getattr(full, family).items() if k != sku}
+    return full.model_copy(update={family: table})
+
+
+@pytest.mark.parametrize(
+    ("stack", "family", "sku"),
+    [
+        ("staging", "ec2", "m5.large"),
+        ("staging", "rds_postgres", "db.t3.medium"),
+        ("prod", "elasticache", "cache.m5.large"),
+        ("dev", "unit_prices", "nat_gateway"),
+        ("prod", "unit_prices", "rds_gp3_storage"),
+    ],
+)
+def test_missing_sku_is_an_error_naming_it(stack, family, sku):
+    with pytest.raises(catalogue.MissingPrice) as err:
+        estimate(stack_config(stack), _without(family, sku))
+    assert str(err.value) == f"no price for {family} '{sku}' in prices.yaml"
+
+
+def test_other_region_is_not_priced_with_us_east_1_figures():
+    other = config.parse(MATRIX["staging"], stack="staging", aws={"region": "eu-west-1"})
+    with pytest.raises(catalogue.MissingPrice, match="region 'eu-west-1'"):
+        estimate(other)
+
+
+def test_model_imports_no_pulumi_and_no_component():
+    code = "import sys, infra.cost.model; bad = [m for m in sys.modules if m.split('.')[0] in {'pulumi', 'pulumi_aws'} or m in {'infra.config', 'infra.network', 'infra.cluster'}]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------- diff
+
+
+def test_diff_of_a_database_class_change():
+    base = estimate(stack_config("staging"))
+    head = estimate(with_change("staging", "database", instance_class="db.m5.large"))
+    assert head["monthly_total"] == 491.05  # 413.67 + (0.178 - 0.072) x 730 = 413.67 + 77.38
+    changes = changed_items(base, head)
+    assert [(c["change"], c["key"][2], c["before"], c["after"], c["delta"]) for c in changes] == [
+        ("added", "db.m5.large instance hours (Single-AZ)", None, Decimal("129.94"), Decimal("129.94")),
+        ("removed", "db.t3.medium instance hours (Single-AZ)", Decimal("52.56"), None, Decimal("-52.56")),
+    ]
+    comment = render_diff(base, head, "staging")
+    assert comment.startswith("### Cost change: staging\n")
+    assert "| Before | $413.67 |" in comment
+    assert "| After | $491.05 |" in comment
+    assert "| Difference | **+$77.38** (+18.7%) |" in comment
+    assert "| added | database | postgres | db.m5.large instance hours (Single-AZ) | — | $129.94 | +$129.94 |" in comment
+    # 491.05 / 500 = 98.2%: not over, but near the budget.
+    assert "**Near budget:** the new estimate uses 98.2% of the $500.00 monthly budget." in comment
+    assert "Over budget" not in comment
+
+
+def test_diff_reversed_and_unchanged():
+    base = estimate(stack_config("staging"))
+    head = estimate(with_change("staging", "database", instance_class="db.m5.large"))
+    assert "| Difference | **-$77.38** (-15.8%) |" in render_diff(head, base)
+    same = render_diff(base, base)
+    assert "| Difference | **$0.00** (+0.0%) |" in same
+    assert "No line item changed." in same
+    assert "| Budget | $500.00 (82.7% used) |" in same
+    assert "Near budget" not in same and "Over budget" not in same
+
+
+def test_diff_over_budget_and_quantity_change():
+    base = estimate(stack_config("staging"))
+    head = estimate(with_change("staging", "cluster", node_groups=[{**MATRIX["staging"]["cluster"]["node_groups"][0], "desired_size": 4}]))
+    # 2 more m5.large: 2 x 730 x 0.096 = 140.16, 2 x 50 GB x 0.08 = 8.00 -> 413.67 + 148.16 = 561.83
+    assert head["monthly_total"] == 561.83
+    comment = render_diff(base, head)
+    assert "| Difference | **+$148.16** (+35.8%) |" in comment
+    assert "**Over budget:** the new estimate $561.83 is $61.83 above the $500.00 monthly budget." in comment
+    assert "| changed | cluster | node-group/general | m5.large on-demand instance hours (desired_size x 730 h) | $140.16 | $280.32 | +$140.16 |" in comment
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(77.38, "+$77.38"), (-12, "-$12.00"), (0, "$0.00"), (1234.5, "+$1,234.50"), (-0.004, "$0.00")],
+)
+def test_signed_money(amount, text):
+    assert signed_money(amount) == text
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda c: {"config": {"platform:environment": "staging"}, "steps": [], "outputs": {"cost": c}},  # offline plan
+        lambda c: {"cost": c, "environment": "staging"},  # pulumi stack output --json
+        lambda c: c,  # the cost object itself
+    ],
+)
+def test_extract_cost_from_each_document(wrap):
+    cost = estimate(stack_config("staging"))
+    assert extract_cost(wrap(cost)) == cost
+
+
+def test_extract_cost_rejects_other_documents():
+    with pytest.raises(ValueError, match="no cost found"):
+        extract_cost({"outputs": {"vpc_id": "vpc-1"}}, "head.json")
+
+
+def _args(*action, stack=None, fmt="table"):
+    return Namespace(action=list(action), stack=stack, format=fmt)
+
+
+def test_diff_command_reads_files(tmp_path, capsys):
+    base, head = tmp_path / "base.json", tmp_path / "head.json"
+    base.write_text(json.dumps({"outputs": {"cost": estimate(stack_config("staging"))}, "config": {"platform:environment": "staging"}}))
+    head.write_text(json.dumps({"cost": estimate(with_change("staging", "database", instance_class="db.m5.large"))}))
+    assert run(_args("diff", str(base), str(head))) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### Cost change: staging\n")
+    assert "**+$77.38**" in out
+
+
+def test_diff_command_new_stack_and_bad_input(tmp_path, capsys):
+    empty, head, bad = tmp_path / "empty.json", tmp_path / "head.json", tmp_path / "bad.json"
+    empty.write_text("")
+    head.write_text(json.dumps(estimate(stack_config("dev"))))
+    bad.write_text('{"outputs": {}}')
+    assert run(_args("diff", str(empty), str(head), stack="dev")) == 0
+    out = capsys.readouterr().out
+    assert "| Before | — (new stack) |" in out and "| Difference | **+$182.74** |" in out
+    assert "| added | network | nat-gateway | NAT gateway hours (1 shared) | — | $32.85 | +$32.85 |" in out
+    assert run(_args("diff", str(empty), str(bad))) == 2
+    assert "no cost found" in capsys.readouterr().err
+    assert run(_args("diff", str(head))) == 2
+    assert run(_args()) == 2
+
+
+# ---------------------------------------------------------------------------- one stack
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
+def test_cost_command_prints_the_plans_cost(monkeypatch, capsys, fmt):
+    cost = estimate(stack_config("prod"))
+    fake = types.ModuleType("infra.offline.plan")
+    fake.build_plan = lambda stack: {"outputs": {"cost": cost}} if stack == "prod" else {}
+    monkeypatch.setitem(sys.modules, "infra.offline.plan", fake)
+    assert run(_args(stack="prod", fmt=fmt)) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        assert json.loads(out) == cost
+    else:
+        assert "$1,240.78" in out and "prod" in out
+
+
+def test_table_lists_every_line_with_subtotals():
+    cost = estimate(stack_config("dev"))
+    text = render_table(cost, "dev")
+    lines = text.splitlines()
+    assert lines[0] == "Monthly cost — dev (us-east-1, USD list prices as of 2026-01-19, 730 h/month)"
+    assert lines[-1] == "Total: $182.74/month of a $200.00 budget (91.4%)"
+    assert any(line.startswith("cluster ") and line.endswith("$89.53") for line in lines)
+    assert any("1,460 instance-hour x $0.01664" in line and line.endswith("$24.29") for line in lines)
+    assert any("-938.5714 instance-hour x $0.01664" in line and line.endswith("-$15.62") for line in lines)
+    for item in cost["items"]:
+        assert item["item"] in text
+
+
+def test_markdown_has_one_row_per_line():
+    cost = estimate(stack_config("prod"))
+    text = render_markdown(cost, "prod")
+    rows = [r for r in text.splitlines() if r.startswith("| ") and r.count("|") == 7 and not r.startswith("| Component |")]
+    assert len(rows) == len(cost["items"])
+    assert "| **Total** | **$1,240.78** |" in text
+    assert "Budget: $1,800.00/month, 68.9% used by this estimate" in text
+
+
+# ---------------------------------------------------------------------------- docs/cost.md
+
+
+def _levers_module():
+    spec = importlib.util.spec_from_file_location("cost_levers", ROOT / "scripts" / "cost_levers.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_levers_are_computed_by_the_model():
+    levers = _levers_module()
+    stack = levers.Stack("prod", MATRIX["prod"], {"region": "us-east-1"}, frozenset())
+    savings = {s.lever.name: s.monthly for s in levers.levers_for(stack)}
+    assert savings == {
+        "Single NAT gateway": Decimal("73.00"),  # 2 NATs x (32.85 + 3.65 EIP)
+        "Valkey instead of Redis OSS": Decimal("45.55"),  # 2 x 730 x 0.156 = 227.76 vs 2 x 730 x 0.1248 = 182.21
+        "Graviton nodes": Decimal("41.61"),  # 3 x 730 x (0.096 - 0.077)
+        "Graviton database": Decimal("41.61"),  # 730 x (2 + 1) x (0.178 - 0.159)
+        "Graviton cache": Decimal("10.22"),  # 2 x 730 x (0.156 - 0.149)
+    }
+
+
+def test_docs_cost_md_is_current():
+    levers = _levers_module()
+    doc = ROOT / "docs" / "cost.md"
+    assert doc.read_text(encoding="utf-8") == levers.render([levers.read_stack(s) for s in levers.STACKS]), "run `python scripts/cost_levers.py`"
