@@ -1,8 +1,11 @@
 """One environment of the platform, from the stack's config: load, build, export."""
 
 import pulumi
+import pulumi_cloudflare as cloudflare
 
 from infra import config as stack_config
+from infra.app import App, AppArgs
+from infra.edge import Edge, EdgeArgs
 from infra.budget import Budget, BudgetArgs
 from infra.cache import Cache, CacheArgs
 from infra.cluster import Cluster, ClusterArgs
@@ -59,6 +62,43 @@ if cfg.working_hours is not None and (cfg.database.stop_off_hours or sleeping_gr
 
 budget = Budget(cfg.name, BudgetArgs(config=cfg.budget, environment=cfg.environment, tags=cfg.base_tags()), opts=aws)
 
+# On the cluster: Kubernetes objects through the cluster's provider, DNS through Cloudflare's.
+cloudflare_provider = cloudflare.Provider("cloudflare", api_token=cfg.secrets["cloudflare_api_token"])
+on_cluster = pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(providers=[cluster.k8s_provider, cloudflare_provider]))
+edge = Edge(
+    cfg.name,
+    EdgeArgs(
+        dns=cfg.dns,
+        cluster_name=cluster.cluster_name,
+        region=cfg.aws.region,
+        vpc_id=network.vpc_id,
+        vpc_cidr=network.vpc_cidr,
+        public_subnet_ids=network.public_subnet_ids,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+        tags=cfg.base_tags(),
+    ),
+    opts=on_cluster,
+)
+app = App(
+    cfg.name,
+    AppArgs(
+        config=cfg.app,
+        dns=cfg.dns,
+        protection=cfg.protection,
+        kms_key_arn=keys.key_arn,
+        database_host=database.endpoint,
+        database_port=database.port,
+        database_name=cfg.database.database_name,
+        database_user=cfg.database.admin_username,
+        database_secret_arn=database.master_secret_arn,
+        redis_url=cache.url,
+        stripe_secret_key=cfg.secrets.get("stripe_secret_key"),
+        sendgrid_api_key=cfg.secrets.get("sendgrid_api_key"),
+    ),
+    opts=on_cluster,
+)
+
 pulumi.export("environment", cfg.environment)
 # The same sizing objects that created the resources price them: cost reviews read this.
 pulumi.export("cost", estimate(cfg))
@@ -77,3 +117,9 @@ if database.reader_endpoint is not None:
 pulumi.export("database_secret_arn", database.master_secret_arn)
 pulumi.export("redis_endpoint", cache.primary_endpoint)
 pulumi.export("redis_secret_arn", cache.auth_secret_arn)
+# What a web/mobile build and the app's deployment read (docs/edge-and-app.md); no secret values.
+pulumi.export("api_url", edge.api_url)
+pulumi.export("web_url", edge.web_url)
+pulumi.export("load_balancer_hostname", edge.load_balancer_hostname)
+pulumi.export("app_secret_arn", app.secret_arn)
+pulumi.export("namespaces", app.namespaces)

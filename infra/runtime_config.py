@@ -1,0 +1,108 @@
+"""What the app reads at run time, derived once from the stack's DNS and app config.
+
+Pure functions, no Pulumi: the edge (certificate names, DNS records), the app component
+(ConfigMap `app-config`, namespaces, the DATABASE_URL format) and the stack exports
+(`api_url`, `web_url`) all take their values from here, so a hostname or an origin is
+written once — in the stack file — and never typed twice.
+
+The ConfigMap keys follow the seeds' per-environment `.env` files (NODE_ENV, LOG_LEVEL,
+RATE_LIMIT_ENABLED, CORS_ORIGIN, FRONTEND_URL, API_URL, JWT_*_EXPIRES_IN); secrets
+(DATABASE_URL, REDIS_URL, JWT_SECRET, ...) never appear here, only in `app-secrets`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from infra.config import AppConfig, DnsConfig
+
+# Every app namespace gets these two objects (same names everywhere, so a Deployment's
+# `envFrom` is identical in `app` and in `dev-alice`).
+CONFIG_MAP_NAME = "app-config"
+SECRET_NAME = "app-secrets"
+APP_NAMESPACE = "app"
+
+# The keys of the app secret (Secrets Manager JSON and the Kubernetes Secret alike).
+SECRET_KEYS = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "JWT_REFRESH_SECRET", "STRIPE_SECRET_KEY", "SENDGRID_API_KEY")
+
+# `external_services: mock` (dev): obviously fake values, so nothing can mistake them for a
+# key and no real Stripe/SendGrid account is ever touched from dev.
+MOCK_STRIPE_SECRET_KEY = "sk_test_mock_not_a_real_key"
+MOCK_SENDGRID_API_KEY = "SG.mock-not-a-real-key"
+
+
+def api_hosts(dns: DnsConfig) -> list[str]:
+    return [dns.fqdn(r) for r in dns.api_records]
+
+
+def web_hosts(dns: DnsConfig) -> list[str]:
+    return [dns.fqdn(r) for r in dns.web_records]
+
+
+def certificate_names(dns: DnsConfig) -> list[str]:
+    """Every hostname the load balancer's certificate must cover: API first, then web.
+
+    Web names are included although Cloudflare proxies them: with SSL mode Full (strict)
+    Cloudflare connects to the origin over TLS and checks the origin's certificate.
+    """
+    return list(dict.fromkeys([*api_hosts(dns), *web_hosts(dns)]))
+
+
+def api_url(dns: DnsConfig) -> str:
+    """The URL clients call: the first API record."""
+    return f"https://{api_hosts(dns)[0]}"
+
+
+def web_url(dns: DnsConfig) -> str:
+    """The URL people open: the first web record."""
+    return f"https://{web_hosts(dns)[0]}"
+
+
+def cors_origins(dns: DnsConfig, app: AppConfig) -> list[str]:
+    """Browser origins allowed to call the API: every web hostname, then the extra origins."""
+    return list(dict.fromkeys([*(f"https://{h}" for h in web_hosts(dns)), *app.extra_cors_origins]))
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def app_config(dns: DnsConfig, app: AppConfig) -> dict[str, str]:
+    """The ConfigMap `app-config`: non-secret runtime settings, all strings."""
+    data = {
+        "NODE_ENV": app.node_env,
+        "LOG_LEVEL": app.log_level,
+        "RATE_LIMIT_ENABLED": _flag(app.rate_limit_enabled),
+        "CORS_ORIGIN": ",".join(cors_origins(dns, app)),
+        "FRONTEND_URL": web_url(dns),
+        "API_URL": api_url(dns),
+        "JWT_EXPIRES_IN": app.jwt_expires_in,
+        "JWT_REFRESH_EXPIRES_IN": app.jwt_refresh_expires_in,
+    }
+    for name, enabled in sorted(app.feature_flags.items()):
+        data[f"FEATURE_{name}"] = _flag(enabled)
+    return data
+
+
+def namespaces(app: AppConfig) -> list[str]:
+    """`app`, then one `dev-<user>` per developer, in config order."""
+    return [APP_NAMESPACE, *(f"dev-{user}" for user in app.developers)]
+
+
+def namespace_labels(app: AppConfig) -> dict[str, str]:
+    """Pod Security Standards enforced (and warned/audited) at the configured level."""
+    level = app.pod_security
+    return {
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/warn": level,
+        "pod-security.kubernetes.io/audit": level,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def database_url(user: str, password: str, host: str, port: int | str, database: str) -> str:
+    """`postgresql://USER:PASSWORD@HOST:PORT/DB?sslmode=require`, user and password URL-encoded.
+
+    RDS-generated passwords may hold characters that are special in a URL (`:`, `#`, `%`, ...).
+    """
+    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{database}?sslmode=require"
