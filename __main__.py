@@ -1,20 +1,19 @@
 """One environment of the platform, from the stack's config: load, build, export."""
 
 import pulumi
-import pulumi_cloudflare as cloudflare
 
 from infra import config as stack_config
 from infra.app import App, AppArgs
-from infra.edge import Edge, EdgeArgs
 from infra.budget import Budget, BudgetArgs
 from infra.cache import Cache, CacheArgs
 from infra.cluster import Cluster, ClusterArgs
+from infra.cost.model import estimate
 from infra.database import Database, DatabaseArgs
+from infra.edge import Edge, EdgeArgs
 from infra.keys import Keys, KeysArgs
 from infra.network import Network, NetworkArgs
 from infra.offhours import NodeGroupScaling, OffHours, OffHoursArgs
-from infra.cost.model import estimate
-from infra.providers import aws_provider
+from infra.providers import aws_provider, cloudflare_provider
 
 cfg = stack_config.load()
 aws = pulumi.ResourceOptions(providers={"aws": aws_provider(cfg)})
@@ -63,8 +62,7 @@ if cfg.working_hours is not None and (cfg.database.stop_off_hours or sleeping_gr
 budget = Budget(cfg.name, BudgetArgs(config=cfg.budget, environment=cfg.environment, tags=cfg.base_tags()), opts=aws)
 
 # On the cluster: Kubernetes objects through the cluster's provider, DNS through Cloudflare's.
-cloudflare_provider = cloudflare.Provider("cloudflare", api_token=cfg.secrets["cloudflare_api_token"])
-on_cluster = pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(providers=[cluster.k8s_provider, cloudflare_provider]))
+on_cluster = pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(providers=[cluster.k8s_provider, cloudflare_provider(cfg)]))
 edge = Edge(
     cfg.name,
     EdgeArgs(

@@ -1,4 +1,4 @@
-"""The explicit AWS provider every AWS resource goes through.
+"""The explicit providers: AWS for every AWS resource, Cloudflare for DNS.
 
 Built from the stack's `aws:` config (region, assumed roles, profile) with the required
 tags as provider default tags, so no resource can be created untagged or in the wrong
@@ -8,6 +8,7 @@ account. Default providers are disabled in Pulumi.yaml.
 from __future__ import annotations
 
 import pulumi_aws as aws
+import pulumi_cloudflare as cloudflare
 
 from infra.config import StackConfig
 
@@ -30,3 +31,8 @@ def _snake(role: dict) -> dict:
         snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
         out[snake] = value
     return out
+
+
+def cloudflare_provider(config: StackConfig) -> cloudflare.Provider:
+    """Cloudflare with the stack's secret API token (never the ambient environment's)."""
+    return cloudflare.Provider("cloudflare", api_token=config.secrets["cloudflare_api_token"])
