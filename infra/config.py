@@ -14,7 +14,6 @@ This module imports no component; the components receive the validated sections.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import zoneinfo
@@ -511,7 +510,7 @@ def _describe(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _key(loc: tuple[Any, ...], model: type[BaseModel] | None = None) -> str:
+def _key(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
