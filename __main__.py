@@ -3,17 +3,17 @@
 import pulumi
 
 from infra import config as stack_config
-from infra.app import App, AppArgs
-from infra.budget import Budget, BudgetArgs
-from infra.cache import Cache, CacheArgs
-from infra.cluster import Cluster, ClusterArgs
+from infra.components.app import App, AppArgs
+from infra.components.budget import Budget, BudgetArgs
+from infra.components.cache import Cache, CacheArgs
+from infra.components.cluster import Cluster, ClusterArgs
 from infra.cost.model import estimate
-from infra.database import Database, DatabaseArgs
-from infra.edge import Edge, EdgeArgs
-from infra.keys import Keys, KeysArgs
-from infra.network import Network, NetworkArgs
-from infra.offhours import NodeGroupScaling, OffHours, OffHoursArgs
-from infra.providers import aws_provider, cloudflare_provider
+from infra.components.database import Database, DatabaseArgs
+from infra.components.edge import Edge, EdgeArgs
+from infra.components.keys import Keys, KeysArgs
+from infra.components.network import Network, NetworkArgs
+from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
+from infra.components.providers import aws_provider, cloudflare_provider
 
 cfg = stack_config.load()
 aws = pulumi.ResourceOptions(providers={"aws": aws_provider(cfg)})

@@ -32,23 +32,23 @@ def _parser() -> argparse.ArgumentParser:
     source = check.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="check the offline plan of this stack")
     source.add_argument("--plan", help="check a saved offline plan or `pulumi preview --json` output")
-    check.set_defaults(module="infra.check")
+    check.set_defaults(module="infra.review.check")
 
     cost = sub.add_parser("cost", help="monthly cost of a stack, or `cost diff BASE HEAD`")
     cost.add_argument("action", nargs="*", help="empty, or: diff BASE HEAD (offline plan JSON or `pulumi stack output --json` files)")
     cost.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml")
     cost.add_argument("--format", choices=("table", "json", "markdown"), default="table")
-    cost.set_defaults(module="infra.cost.report")
+    cost.set_defaults(module="infra.review.cost_report")
 
     parity = sub.add_parser("parity", help="what differs between two stacks beyond sizing")
     parity.add_argument("base", help="stack that sets the standard (e.g. staging)")
     parity.add_argument("other", help="stack compared with it (e.g. prod)")
-    parity.set_defaults(module="infra.parity")
+    parity.set_defaults(module="infra.review.parity")
 
     smoke = sub.add_parser("smoke", help="check what a deployment promises, from `pulumi stack output --json`")
     smoke.add_argument("--outputs", required=True, help="file with `pulumi stack output --json --show-secrets` output, or - for stdin")
     smoke.add_argument("--timeout", type=float, default=10.0, help="seconds per probe")
-    smoke.set_defaults(module="infra.smoke")
+    smoke.set_defaults(module="infra.review.smoke")
     return parser
 
 

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from infra import cidr
-from infra.cost import catalogue
+from infra import prices
 
 PROJECT = "platform"
 
@@ -83,7 +83,7 @@ def _check_public_access_cidr(value: str) -> str:
 
 def _in_catalogue(family: Literal["ec2", "rds_postgres", "elasticache"], what: str):
     def check(value: str) -> str:
-        known = getattr(catalogue.load(), family)
+        known = getattr(prices.load(), family)
         if value not in known:
             raise ValueError(f"unknown {what} '{value}'; allowed: {', '.join(sorted(known))}")
         return value

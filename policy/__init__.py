@@ -6,6 +6,6 @@
   `pulumi preview --policy-pack policy`.
 - `PulumiPolicy.yaml`, `requirements.txt`: what the Pulumi CLI needs to run the pack.
 
-`python -m infra check` (infra/check.py) runs the same rules over an offline plan or a
+`python -m infra check` (infra/review/check.py) runs the same rules over an offline plan or a
 `pulumi preview --json`.
 """

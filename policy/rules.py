@@ -8,7 +8,7 @@ What is here:
   applies to, what it asks for and its check;
 - `evaluate()` (every rule over a list of records) and `stack_tier()` (which tier a stack is).
 
-Two front ends build the records: `infra/check.py` from a plan (`python -m infra plan --json`
+Two front ends build the records: `infra/review/check.py` from a plan (`python -m infra plan --json`
 or a real `pulumi preview --json`), `policy/__main__.py` from CrossGuard's arguments.
 
 Inputs are camelCase, as the program set them. What the checks tolerate, and why:

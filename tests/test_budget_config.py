@@ -17,7 +17,7 @@ from infra.offline.harness import ROOT, run_program
 PROGRAM = '''
 import pulumi
 from infra import config
-from infra.budget import Budget, BudgetArgs
+from infra.components.budget import Budget, BudgetArgs
 
 cfg = config.load()
 budget = Budget(cfg.name, BudgetArgs(config=cfg.budget, environment=cfg.environment, tags=cfg.base_tags()))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.cluster import KUBERNETES_VERSION, ami_type
+from infra.components.cluster import KUBERNETES_VERSION, ami_type
 from tests.conftest import STACKS, plan, stack_config
 
 CLUSTER = "eks:index:Cluster"

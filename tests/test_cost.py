@@ -1,6 +1,6 @@
 """The cost model, its reports and the cost diff, checked against arithmetic written out here.
 
-The expected figures are computed by hand from `infra/cost/prices.yaml` (730 h/month), never
+The expected figures are computed by hand from `infra/prices/us-east-1.yaml` (730 h/month), never
 by calling the model, so a wrong price lookup, a missed Multi-AZ factor or a rounding slip
 fails a test.
 
@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from infra import config
-from infra.cost import catalogue
+from infra import prices as catalogue
 from infra.cost.model import awake_hours_per_week, estimate, off_hours_per_month, totals_by_component
-from infra.cost.report import changed_items, extract_cost, render_diff, render_markdown, render_table, run, signed_money
+from infra.review.cost_report import changed_items, extract_cost, render_diff, render_markdown, render_table, run, signed_money
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONE = "0123456789abcdef0123456789abcdef"
@@ -253,7 +253,7 @@ def _without(family: str, sku: str) -> catalogue.Catalogue:
 def test_missing_sku_is_an_error_naming_it(stack, family, sku):
     with pytest.raises(catalogue.MissingPrice) as err:
         estimate(stack_config(stack), _without(family, sku))
-    assert str(err.value) == f"no price for {family} '{sku}' in prices.yaml"
+    assert str(err.value) == f"no price for {family} '{sku}' in us-east-1.yaml"
 
 
 def test_other_region_is_not_priced_with_us_east_1_figures():

@@ -186,7 +186,7 @@ def test_does_not_wait_for_the_cluster(stack):
 
 PROGRAM = """
 from infra import config
-from infra.database import Database, DatabaseArgs
+from infra.components.database import Database, DatabaseArgs
 
 cfg = config.load()
 Database(

@@ -3,7 +3,7 @@
 import ipaddress
 import json
 
-from infra import edge
+from infra.components import edge
 from tests.conftest import STACKS, plan
 
 RECORD = "cloudflare:index/dnsRecord:DnsRecord"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import WorkingHours
-from infra.offhours import cron, start_expression, stop_expression
+from infra.components.offhours import cron, start_expression, stop_expression
 from infra.offline.harness import ROOT, run_program
 from tests.conftest import plan
 
@@ -122,7 +122,7 @@ def test_nodes_only_other_zone_and_days():
 
 PROGRAM = """
 from infra import config
-from infra.offhours import NodeGroupScaling, OffHours, OffHoursArgs
+from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
 
 cfg = config.load()
 OffHours(cfg.name, OffHoursArgs(working_hours=cfg.working_hours, node_groups={groups}))

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from infra.parity import compare
+from infra.review.parity import compare
 from tests.conftest import plan
 
 

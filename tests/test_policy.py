@@ -5,7 +5,7 @@
   copies that fail with exactly the expected rule ids;
 - the shapes a real `pulumi preview --json` produces: absent options, unknown values,
   JSON-encoded provider inputs, `aws:eks/cluster:Cluster`;
-- `infra.check.run` end to end;
+- `infra.review.check.run` end to end;
 - the pack: it is built without serving, and the analyzer CrossGuard would serve reports what
   the rules find, at the level the stack's tier gives them.
 """
@@ -32,7 +32,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 import policy.__main__ as pack
-from infra import check
+from infra.review import check
 from policy import rules
 from policy.rules import (
     AWS_PROVIDER,
@@ -581,7 +581,7 @@ def test_pack_stack_policy_finds_a_vpc_without_flow_logs(no_stack_config):
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_committed_stack_passes_the_mandatory_rules(stack):
-    from infra.check import check_plan
+    from infra.review.check import check_plan
     from tests.conftest import plan as plan_of
 
     assert check_plan(plan_of(stack).data).mandatory == []

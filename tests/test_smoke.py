@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import smoke
+from infra.review import smoke
 from infra.cli import main as cli_main
 
 API = "api-staging.example.test"

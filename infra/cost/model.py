@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from infra.cost import catalogue as prices
+from infra import prices
 
 if TYPE_CHECKING:  # the model needs only the shapes of the config, not its loading
     from infra.config import StackConfig, WorkingHours

@@ -5,7 +5,7 @@ ingress-nginx is retired (Kubernetes SIG Network, March 2026), so traffic enters
 
 Creates:
 - `{name}-lbc-policy`: the AWS Load Balancer Controller's IAM policy, the upstream document
-  checked in as `infra/policies/aws-load-balancer-controller.json`;
+  checked in as `infra/components/policies/aws-load-balancer-controller.json`;
 - `{name}-lbc-role` (+ `{name}-lbc-policy-attachment`): its IRSA role, assumable only through
   the cluster's OIDC provider by `system:serviceaccount:kube-system:aws-load-balancer-controller`
   with audience `sts.amazonaws.com`;

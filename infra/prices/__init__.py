@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-PRICES_FILE = Path(__file__).with_name("prices.yaml")
+PRICES_FILE = Path(__file__).with_name("us-east-1.yaml")
 
 
 class _Frozen(BaseModel):
