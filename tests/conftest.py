@@ -10,9 +10,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from infra.offline.plan import build_plan
+
+# CI and `make test`: the same examples every run (a failure reproduces), no example
+# database left in the tree. `HYPOTHESIS_PROFILE=explore` searches afresh, ten times wider.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 STACKS = ("dev", "staging", "prod")
 _CACHE: dict[str, "Plan"] = {}

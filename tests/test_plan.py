@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.cli import main as cli_main
 from infra.config import ConfigError
 from infra.offline.harness import placeholder, run_program
 from tests.conftest import STACKS, plan
@@ -20,8 +21,16 @@ STATE_KEYS = {"urn", "type", "custom", "parent", "inputs", "outputs", "dependenc
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m infra ...` in a fresh interpreter: what a user's shell sees, tracebacks included."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     return subprocess.run([sys.executable, "-m", "infra", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def cli_here(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The same command in this interpreter (the SDKs already loaded): an uncaught error fails the test."""
+    code = cli_main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
 def test_json_plan_of_prod_is_shaped_like_pulumi_preview():
@@ -39,8 +48,8 @@ def test_json_plan_of_prod_is_shaped_like_pulumi_preview():
     assert data["outputs"]["environment"] == "prod"
 
 
-def test_human_plan_shows_components_counts_and_sizing():
-    result = cli("plan", "--stack", "staging")
+def test_human_plan_shows_components_counts_and_sizing(capsys):
+    result = cli_here(capsys, "plan", "--stack", "staging")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("Offline plan of stack 'staging'")
@@ -87,18 +96,28 @@ def staging_with(**changes) -> dict:
     return config
 
 
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"network__cidr": "10.20.0.0/33"}, "platform:network.cidr: '10.20.0.0/33' is not an IPv4 CIDR like 10.20.0.0/16"),
-        ({"network__az_count": 9}, "platform:network.az_count: must be <= 6, got 9"),
-        ({"color": "blue"}, "platform:color: unknown key; allowed: "),
-        ({"stripe_secret_key": "sk_live_plaintext"}, "platform:stripe_secret_key: stored in plain text;"),
-    ],
-)
-def test_bad_input_exits_with_one_line_and_no_traceback(tmp_path, changes, message):
+BAD_INPUT = [
+    ({"network__cidr": "10.20.0.0/33"}, "platform:network.cidr: '10.20.0.0/33' is not an IPv4 CIDR like 10.20.0.0/16"),
+    ({"network__az_count": 9}, "platform:network.az_count: must be <= 6, got 9"),
+    ({"color": "blue"}, "platform:color: unknown key; allowed: "),
+    ({"stripe_secret_key": "sk_live_plaintext"}, "platform:stripe_secret_key: stored in plain text;"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), BAD_INPUT)
+def test_bad_input_exits_with_one_line(tmp_path, capsys, changes, message):
     project = write_project(tmp_path, "staging", staging_with(**changes))
-    result = cli("plan", "--stack", "staging", "--dir", str(project))
+    result = cli_here(capsys, "plan", "--stack", "staging", "--dir", str(project))
+    assert_one_line_error(result, message)
+
+
+def test_bad_input_in_a_fresh_interpreter_prints_no_traceback(tmp_path):
+    changes, message = BAD_INPUT[3]
+    project = write_project(tmp_path, "staging", staging_with(**changes))
+    assert_one_line_error(cli("plan", "--stack", "staging", "--dir", str(project)), message)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], message: str) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -124,17 +143,17 @@ def test_a_missing_secret_stops_the_real_program_with_the_command_to_run():
     assert err.value.registered == []
 
 
-def test_secure_values_in_a_stack_file_become_secret_placeholders(tmp_path):
+def test_secure_values_in_a_stack_file_become_secret_placeholders(tmp_path, capsys):
     config = staging_with()
     config["platform:stripe_secret_key"] = {"secure": "v1:AAAABBBBccccDDDD"}
     project = write_project(tmp_path, "staging", config)
-    result = cli("plan", "--stack", "staging", "--dir", str(project), "--json")
+    result = cli_here(capsys, "plan", "--stack", "staging", "--dir", str(project), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["config"]["platform:stripe_secret_key"] == "[secret]"
     assert "v1:AAAABBBBccccDDDD" not in result.stdout
 
 
-def test_unknown_stack_is_one_line():
-    result = cli("plan", "--stack", "qa")
+def test_unknown_stack_is_one_line(capsys):
+    result = cli_here(capsys, "plan", "--stack", "qa")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: no stack file Pulumi.qa.yaml; stacks: dev, prod, staging"
