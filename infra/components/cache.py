@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.components._shared import isolated_store_network
 from infra.config import CacheConfig, ProtectionConfig
 
 # Redis OSS 7.1 is the last Redis OSS line on ElastiCache. From 7.x the provider takes
@@ -82,32 +83,11 @@ class Cache(pulumi.ComponentResource):
         recovery_days = 30 if protection.protect else 7
 
         # children
-        subnet_group = aws.elasticache.SubnetGroup(
-            f"{name}-redis-subnets",
-            description=f"{name}: Redis in the isolated subnets",
-            subnet_ids=args.subnet_ids,
-            opts=child,
+        store = isolated_store_network(
+            name, "redis", engine="Redis", port=PORT, vpc_id=args.vpc_id, subnet_ids=args.subnet_ids,
+            client_security_group_id=args.client_security_group_id, subnet_group=aws.elasticache.SubnetGroup, opts=child,
         )
-        sg = aws.ec2.SecurityGroup(
-            f"{name}-redis-sg",
-            vpc_id=args.vpc_id,
-            description=f"{name} Redis: {PORT}/tcp from the nodes only",
-            # Explicitly none: the cache never opens connections, and an out-of-band
-            # egress rule is removed on the next update.
-            egress=[],
-            tags={"Name": f"{name}-redis"},
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-redis-ingress",
-            security_group_id=sg.id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            referenced_security_group_id=args.client_security_group_id,
-            description="Redis from the Kubernetes nodes",
-            opts=child,
-        )
+        subnet_group, sg = store.subnet_group, store.security_group
         token = random.RandomPassword(f"{name}-redis-auth-token", length=AUTH_TOKEN_LENGTH, special=False, opts=child)
         slow_log = aws.cloudwatch.LogGroup(
             f"{name}-redis-slow-log",

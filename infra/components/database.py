@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components._shared import isolated_store_network, service_role_trust
 from infra.config import DatabaseConfig, ProtectionConfig
 
 # The major version only. With auto minor upgrades on, RDS moves the instance to new 17.x
@@ -89,32 +90,11 @@ class Database(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
         # children
-        subnet_group = aws.rds.SubnetGroup(
-            f"{name}-db-subnets",
-            description=f"{name}: PostgreSQL in the isolated subnets",
-            subnet_ids=args.subnet_ids,
-            opts=child,
+        store = isolated_store_network(
+            name, "db", engine="PostgreSQL", port=PORT, vpc_id=args.vpc_id, subnet_ids=args.subnet_ids,
+            client_security_group_id=args.client_security_group_id, subnet_group=aws.rds.SubnetGroup, opts=child,
         )
-        sg = aws.ec2.SecurityGroup(
-            f"{name}-db-sg",
-            vpc_id=args.vpc_id,
-            description=f"{name} PostgreSQL: {PORT}/tcp from the nodes only",
-            # Explicitly none: the database never opens connections, and an out-of-band
-            # egress rule is removed on the next update.
-            egress=[],
-            tags={"Name": f"{name}-db"},
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-db-ingress",
-            security_group_id=sg.id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            referenced_security_group_id=args.client_security_group_id,
-            description="PostgreSQL from the Kubernetes nodes",
-            opts=child,
-        )
+        subnet_group, sg = store.subnet_group, store.security_group
         params = aws.rds.ParameterGroup(
             f"{name}-db-params",
             family=PARAMETER_FAMILY,
@@ -129,20 +109,7 @@ class Database(pulumi.ComponentResource):
         monitoring_role = aws.iam.Role(
             f"{name}-db-monitoring",
             description=f"{name}: RDS enhanced monitoring publishes OS metrics",
-            assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            # Confused-deputy guard: only RDS monitoring on behalf of this account.
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_role_trust("monitoring.rds.amazonaws.com", account),
             opts=child,
         )
         monitoring_policy = aws.iam.RolePolicyAttachment(

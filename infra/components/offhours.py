@@ -26,6 +26,7 @@ from typing import NamedTuple
 import pulumi
 import pulumi_aws as aws
 
+from infra.components._shared import service_role_trust
 from infra.config import WorkingHours
 
 RDS_STOP = "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance"
@@ -126,20 +127,7 @@ class OffHours(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-offhours-role",
             description=f"{name}: EventBridge Scheduler stops and starts the environment off-hours",
-            assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "scheduler.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            # Confused-deputy guard: only this account's schedules.
-                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_role_trust("scheduler.amazonaws.com", account),
             opts=child,
         )
         policy = aws.iam.RolePolicy(

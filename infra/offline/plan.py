@@ -55,8 +55,9 @@ def _state(reg: Any) -> dict[str, Any]:
         "provider": reg.provider,
         "inputs": scrub(reg.inputs),
         "outputs": outputs,
-        "dependencies": reg.dependencies,
-        "propertyDependencies": reg.property_dependencies,
+        # Sorted: the engine's order follows the event loop, and a plan must diff cleanly.
+        "dependencies": sorted(reg.dependencies),
+        "propertyDependencies": {k: sorted(v) for k, v in sorted(reg.property_dependencies.items())},
         "protect": reg.protect,
         "retainOnDelete": reg.retain_on_delete,
         "ignoreChanges": reg.ignore_changes,
