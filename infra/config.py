@@ -153,8 +153,9 @@ class NetworkConfig(_Section):
     cidr: PrivateCidr
     # EKS and Multi-AZ RDS need subnets in at least two AZs; us-east-1 has six.
     az_count: int = Field(3, ge=2, le=6)
-    # one_per_az keeps each AZ's egress alive when another AZ fails; single saves
-    # $32.85/month per AZ for environments that can take that risk.
+    # one_per_az keeps each AZ's egress alive when another AZ fails; single saves a NAT
+    # gateway and its public IPv4 per extra AZ ($36.50/month at us-east-1 list prices: the
+    # cost model's `network` lines) for environments that can take that risk.
     nat_gateways: Literal["single", "one_per_az"] = "one_per_az"
     subnet_prefix: SubnetSizes = SubnetSizes()
     flow_logs_retention_days: LogRetention = 365

@@ -12,9 +12,11 @@ RATE_LIMIT_ENABLED, CORS_ORIGIN, FRONTEND_URL, API_URL, JWT_*_EXPIRES_IN); secre
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from infra.config import AppConfig, DnsConfig
+if TYPE_CHECKING:  # shapes only: the cost model derives from these without loading pulumi
+    from infra.config import AppConfig, DnsConfig
 
 # Every app namespace gets these two objects (same names everywhere, so a Deployment's
 # `envFrom` is identical in `app` and in `dev-alice`).

@@ -21,10 +21,10 @@ Inputs are camelCase, as the program set them. What the checks tolerate, and why
   where the provider schema says string (launch template EBS `encrypted`);
 - provider inputs may be JSON-encoded strings (`defaultTags` under a real preview).
 
-Tiers are "development" | "staging" | "production". A rule is mandatory where the SPEC's
-security baseline or the environment matrix requires it, advisory where the matrix lets a
+Tiers are "development" | "staging" | "production". A rule is mandatory where the security baseline (README,
+"Security baseline") or the environment matrix requires it, advisory where the matrix lets a
 tier have less (shown, never blocking), and off where the matrix chooses the opposite
-(development's stateful resources "may be destroyed"). Controls the SPEC does not name but
+(development's stateful resources "may be destroyed"). Controls the matrix does not name but
 Security Hub FSBP does (IAM database auth, log exports, key rotation, Multi-AZ...) are
 mandatory in production and advisory below it.
 

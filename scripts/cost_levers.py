@@ -1,7 +1,8 @@
-"""Write docs/cost.md: each environment's monthly cost and its biggest cost levers.
+"""Write docs/cost.md (each environment's monthly cost and its biggest cost levers) and
+README's "Modelled cost" row.
 
-    python scripts/cost_levers.py              # rewrite docs/cost.md from the stack files
-    python scripts/cost_levers.py --check      # exit 1 if docs/cost.md is out of date
+    python scripts/cost_levers.py              # rewrite both from the stack files
+    python scripts/cost_levers.py --check      # exit 1 if either is out of date
     python scripts/cost_levers.py --stdout     # print instead of writing
 
 Every number comes from `infra.cost.model.estimate()`: a lever is a change to a stack
@@ -34,6 +35,8 @@ from infra.offline.harness import read_stack_file  # noqa: E402
 
 STACKS = ("dev", "staging", "prod")
 DOC = ROOT / "docs" / "cost.md"
+README = ROOT / "README.md"
+README_ROW = "| Modelled cost |"
 PREFIX = f"{config_module.PROJECT}:"
 
 # Graviton (arm64) equivalents of the x86 SKUs, where the catalogue prices both.
@@ -300,6 +303,18 @@ def render(stacks: list[Stack], catalogue: prices.Catalogue | None = None) -> st
     return "\n".join(out)
 
 
+def readme_with_costs(readme: str, stacks: list[Stack], catalogue: prices.Catalogue | None = None) -> str:
+    """README with its "Modelled cost" row (one cell per stack, in `stacks` order) regenerated."""
+    cat = catalogue or prices.load()
+    row = README_ROW + "".join(f" {money(estimate(s.parse(), cat)['monthly_total'])} |" for s in stacks)
+    lines = readme.splitlines(keepends=True)
+    at = [i for i, line in enumerate(lines) if line.startswith(README_ROW)]
+    if len(at) != 1:
+        raise ValueError(f"README.md must have exactly one line starting with {README_ROW!r}")
+    lines[at[0]] = row + "\n"
+    return "".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="directory holding Pulumi.<stack>.yaml (default: the repo)")
@@ -309,23 +324,29 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--stdout", action="store_true", help="print the document instead of writing docs/cost.md")
     args = parser.parse_args(argv)
     try:
-        text = render([read_stack(name, args.root) for name in args.stacks])
-    except (FileNotFoundError, config_module.ConfigError, prices.MissingPrice) as exc:
+        stacks = [read_stack(name, args.root) for name in args.stacks]
+        text = render(stacks)
+        readme = readme_with_costs(README.read_text(encoding="utf-8"), stacks)
+    except (FileNotFoundError, ValueError, config_module.ConfigError, prices.MissingPrice) as exc:
         print(f"cost_levers: {exc}", file=sys.stderr)
         return 2
     if args.stdout:
         print(text, end="")
         return 0
+    outputs = ((DOC, text), (README, readme))
     if args.check:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        if current != text:
-            sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True), str(DOC), "generated"))
-            print(f"\n{DOC.relative_to(ROOT)} is out of date: run `python scripts/cost_levers.py`", file=sys.stderr)
-            return 1
-        return 0
+        stale = 0
+        for path, wanted in outputs:
+            current = path.read_text(encoding="utf-8") if path.exists() else ""
+            if current != wanted:
+                sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), wanted.splitlines(True), str(path), "generated"))
+                print(f"\n{path.relative_to(ROOT)} is out of date: run `python scripts/cost_levers.py`", file=sys.stderr)
+                stale = 1
+        return stale
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC.relative_to(ROOT)}")
+    for path, wanted in outputs:
+        path.write_text(wanted, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

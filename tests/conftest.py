@@ -43,9 +43,6 @@ class Plan:
         assert len(found) == 1, f"{len(found)} {token} named *{suffix}: {[s['urn'] for s in self.of_type(token)]}"
         return found[0]
 
-    def by_urn(self, urn: str) -> dict[str, Any]:
-        return next(s for s in self.states if s["urn"] == urn)
-
     def text(self) -> str:
         return json.dumps(self.data)
 

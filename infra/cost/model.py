@@ -1,6 +1,6 @@
 """The monthly cost of a stack: its validated config priced with the catalogue.
 
-`estimate(config)` is the `cost` stack output (SPEC, interface 3). It is a pure function of
+`estimate(config)` is the `cost` stack output (README, "What each command prints"). It is a pure function of
 the same `StackConfig` the components are built from, so the offline plan and
 `pulumi stack output --json cost` after a real `pulumi up` agree. It imports no component
 and no pulumi: the cost of a config can be computed (and tested) without a program.
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from infra import prices
+from infra import prices, runtime_config
 
 if TYPE_CHECKING:  # the model needs only the shapes of the config, not its loading
     from infra.config import StackConfig, WorkingHours
@@ -96,9 +96,6 @@ class _Prices:
 
     def unit(self, name: str) -> Decimal:
         return _d(prices.unit(name, self.cat).price)
-
-    def unit_name(self, name: str) -> str:
-        return prices.unit(name, self.cat).unit
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -221,10 +218,17 @@ def _keys(c: StackConfig, p: _Prices) -> Iterable[_Line]:
     yield _Line("keys", "key", "customer-managed KMS key (one per environment, shared by every encrypted resource)", Decimal(1), "key-month", p.unit("kms_key"))
 
 
+# Who keeps a secret in Secrets Manager: the app component (the app secret), the cache
+# (its AUTH token) and RDS itself (the master password it manages). tests/test_cost_inventory.py
+# holds this list to the secrets the plan creates.
+SECRETS = ("app", "redis-auth", "rds-master")
+
+
 def _app(c: StackConfig, p: _Prices) -> Iterable[_Line]:
-    yield _Line("app", "secrets", "Secrets Manager secrets (app, Redis AUTH, RDS-managed master password)", Decimal(3), "secret-month", p.unit("secrets_manager_secret"))
-    records = len(c.dns.api_records) + len(c.dns.web_records)
-    yield _Line("app", "dns", "Cloudflare DNS records (api + web, Free plan)", Decimal(records), "record-month", p.unit("cloudflare_dns_record"))
+    yield _Line("app", "secrets", f"Secrets Manager secrets ({', '.join(SECRETS)})", Decimal(len(SECRETS)), "secret-month", p.unit("secrets_manager_secret"))
+    # One record per hostname, plus the ACM validation CNAME of each name on the certificate.
+    records = len(c.dns.api_records) + len(c.dns.web_records) + len(runtime_config.certificate_names(c.dns))
+    yield _Line("app", "dns", "Cloudflare DNS records (api + web + ACM validation, Free plan)", Decimal(records), "record-month", p.unit("cloudflare_dns_record"))
 
 
 def _budget(c: StackConfig, p: _Prices) -> Iterable[_Line]:

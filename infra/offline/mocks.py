@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -62,17 +62,14 @@ class Registration:
     retain_on_delete: bool
     ignore_changes: list[str]
     delete_before_replace: bool
-    replace_on_changes: list[str]
     additional_secret_outputs: list[str]
     aliases: list[str]
-    deleted_with: str
 
 
 @dataclass
 class PlatformMocks(pulumi.runtime.Mocks):
     region: str = "us-east-1"
     account_id: str = ACCOUNT_ID
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ resources
 
@@ -94,7 +91,6 @@ class PlatformMocks(pulumi.runtime.Mocks):
     # ------------------------------------------------------------------ functions
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        self.calls.append((args.token, dict(args.args)))
         handler = _CALLS.get(args.token)
         if handler is None:
             return {}, []
@@ -483,10 +479,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
                 ignore_changes=list(request.ignoreChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
-                replace_on_changes=list(request.replaceOnChanges),
                 additional_secret_outputs=list(request.additionalSecretOutputs),
                 aliases=[a.urn or a.spec.name for a in request.aliases],
-                deleted_with=request.deletedWith,
             )
         )
         return response

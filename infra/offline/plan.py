@@ -18,6 +18,7 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
+from infra.config import PROJECT, StackConfig, parse
 from infra.offline.harness import ROOT, ProgramRun, run_program
 
 SECRET = "[secret]"
@@ -120,9 +121,7 @@ def render(plan: dict[str, Any], stack: str) -> str:
     for token, n in sorted(counts.items()):
         lines.append(f"  {token:<{width}}  {n}")
 
-    sizing = _sizing(plan["config"])
-    if sizing:
-        lines += ["", "Key sizing", *[f"  {line}" for line in sizing]]
+    lines += ["", "Key sizing", *[f"  {line}" for line in _sizing(validated_config(plan["config"], stack))]]
 
     cost = plan["outputs"].get("cost")
     if isinstance(cost, dict):
@@ -142,35 +141,40 @@ def render(plan: dict[str, Any], stack: str) -> str:
     return "\n".join(lines)
 
 
-def _sizing(config: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    net = config.get("platform:network")
-    if isinstance(net, dict):
-        out.append(f"network   {net.get('cidr')} across {net.get('az_count', 3)} AZs, NAT: {net.get('nat_gateways', 'one_per_az')}")
-    cluster = config.get("platform:cluster")
-    if isinstance(cluster, dict):
-        for g in cluster.get("node_groups", []):
-            out.append(
-                f"nodes     {g.get('name')}: {', '.join(g.get('instance_types', []))} {g.get('capacity_type', 'ON_DEMAND')}"
-                f" desired {g.get('desired_size')} (min {g.get('min_size')}, max {g.get('max_size')})"
-                + (" - off-hours scale to zero" if g.get("scale_to_zero_off_hours") else "")
-            )
-    db = config.get("platform:database")
-    if isinstance(db, dict):
+def validated_config(plan_config: dict[str, Any], stack: str) -> StackConfig:
+    """The plan's `config` block validated exactly as the program validated it.
+
+    Secrets print as "[secret]" in a plan; they are passed as secret keys, never as values.
+    """
+    prefix = f"{PROJECT}:"
+    raw = {k[len(prefix):]: v for k, v in plan_config.items() if k.startswith(prefix)}
+    secret_keys = frozenset(k for k, v in raw.items() if v == SECRET)
+    aws = {"region": plan_config.get("aws:region"), "assumeRoles": plan_config.get("aws:assumeRoles"), "profile": plan_config.get("aws:profile")}
+    return parse(raw, stack=stack, aws=aws, secret_keys=secret_keys)
+
+
+def _sizing(c: StackConfig) -> list[str]:
+    """Key sizing from the validated config: every default is the one the program used."""
+    nat = "single" if c.network.nat_gateways == "single" else "one per AZ"
+    out = [f"network   {c.network.cidr} across {c.network.az_count} AZs, NAT: {nat}"]
+    for g in c.cluster.node_groups:
         out.append(
-            f"database  {db.get('instance_class')}, {db.get('allocated_storage_gb')} GB gp3, "
-            f"{'Multi-AZ' if db.get('multi_az', True) else 'single-AZ'}, backups {db.get('backup_retention_days', 7)} d, "
-            f"{db.get('read_replicas', 0)} read replica(s)" + (", stopped off-hours" if db.get("stop_off_hours") else "")
+            f"nodes     {g.name}: {', '.join(g.instance_types)} {g.capacity_type}"
+            f" desired {g.desired_size} (min {g.min_size}, max {g.max_size})"
+            + (" - off-hours scale to zero" if g.scale_to_zero_off_hours else "")
         )
-    cache = config.get("platform:cache")
-    if isinstance(cache, dict):
-        out.append(
-            f"cache     {cache.get('node_type')} x {cache.get('num_nodes', 2)}, failover {'on' if cache.get('automatic_failover', True) else 'off'}, "
-            f"{'Multi-AZ' if cache.get('multi_az', True) else 'single-AZ'}"
-        )
-    budget = config.get("platform:budget")
-    if isinstance(budget, dict):
-        out.append(f"budget    ${budget.get('monthly_limit_usd')}/month")
+    db = c.database
+    out.append(
+        f"database  {db.instance_class}, {db.allocated_storage_gb} GB gp3, "
+        f"{'Multi-AZ' if db.multi_az else 'single-AZ'}, backups {db.backup_retention_days} d, "
+        f"{db.read_replicas} read replica(s)" + (", stopped off-hours" if db.stop_off_hours else "")
+    )
+    cache = c.cache
+    out.append(
+        f"cache     {cache.node_type} x {cache.num_nodes}, failover {'on' if cache.automatic_failover else 'off'}, "
+        f"{'Multi-AZ' if cache.multi_az else 'single-AZ'}"
+    )
+    out.append(f"budget    ${c.budget.monthly_limit_usd:,.2f}/month")
     return out
 
 

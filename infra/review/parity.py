@@ -24,7 +24,6 @@ VERSIONS: dict[str, tuple[str, ...]] = {
     "aws:rds/instance:Instance": ("engine", "engineVersion"),
     "aws:rds/parameterGroup:ParameterGroup": ("family",),
     "aws:elasticache/replicationGroup:ReplicationGroup": ("engine", "engineVersion"),
-    "aws:elasticache/parameterGroup:ParameterGroup": ("family",),
     "kubernetes:helm.sh/v3:Release": ("chart", "version"),
 }
 

@@ -1,0 +1,36 @@
+"""The human plan's "Key sizing" reads the validated config: defaults are the program's own."""
+
+from __future__ import annotations
+
+from infra.offline.plan import render
+from tests.conftest import plan
+
+
+def sizing(p, stack: str) -> list[str]:
+    lines = render(p.data, stack).splitlines()
+    start = lines.index("Key sizing") + 1
+    return [line.strip() for line in lines[start : lines.index("", start)]]
+
+
+def test_committed_staging_sizing():
+    assert sizing(plan("staging"), "staging") == [
+        "network   10.20.0.0/16 across 2 AZs, NAT: single",
+        "nodes     general: m5.large ON_DEMAND desired 2 (min 2, max 5)",
+        "database  db.t3.medium, 100 GB gp3, single-AZ, backups 7 d, 0 read replica(s)",
+        "cache     cache.t3.small x 2, failover on, single-AZ",
+        "budget    $500.00/month",
+    ]
+
+
+def test_fields_a_stack_file_leaves_out_show_the_models_defaults():
+    # No az_count, nat_gateways or backup_retention_days in the file: 3 AZs, one NAT per AZ, 7 days.
+    p = plan(
+        "staging",
+        **{
+            "platform:network": {"cidr": "10.20.0.0/16"},
+            "platform:database": {"instance_class": "db.t3.medium", "allocated_storage_gb": 100, "multi_az": False},
+        },
+    )
+    lines = sizing(p, "staging")
+    assert lines[0] == "network   10.20.0.0/16 across 3 AZs, NAT: one per AZ"
+    assert lines[2] == "database  db.t3.medium, 100 GB gp3, single-AZ, backups 7 d, 0 read replica(s)"
