@@ -1,5 +1,7 @@
 """Building blocks several components create the same way. Not a component itself.
 
+- `IsolatedStoreArgs`: the arguments every data store shares (protection, VPC, subnets,
+  clients, key);
 - `service_role_trust`: the trust policy of a role an AWS service assumes on this
   account's behalf, with the confused-deputy guard;
 - `isolated_store_network`: what every data store in the isolated subnets needs before the
@@ -16,6 +18,8 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from infra.config import ProtectionConfig
 
 
 def service_role_trust(service: str, account: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -34,6 +38,20 @@ def service_role_trust(service: str, account: pulumi.Input[str]) -> pulumi.Outpu
             ],
         }
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class IsolatedStoreArgs:
+    """What every data store in the isolated subnets is given besides its own config section."""
+
+    protection: ProtectionConfig
+    vpc_id: pulumi.Input[str]
+    # The isolated subnets: data stores have no route out of the VPC.
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    # The only clients: the Kubernetes nodes' security group.
+    client_security_group_id: pulumi.Input[str]
+    # The CMK for data at rest and the store's secret.
+    kms_key_arn: pulumi.Input[str]
 
 
 @dataclass(frozen=True)

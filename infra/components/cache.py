@@ -19,15 +19,14 @@ url (secret).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.components._shared import isolated_store_network
-from infra.config import CacheConfig, ProtectionConfig
+from infra.components._shared import IsolatedStoreArgs, isolated_store_network
+from infra.config import CacheConfig
 
 # Redis OSS 7.1 is the last Redis OSS line on ElastiCache. From 7.x the provider takes
 # major.minor and auto minor upgrades apply patches within it, so state never drifts.
@@ -40,17 +39,10 @@ PORT = 6379
 AUTH_TOKEN_LENGTH = 64
 
 
-@dataclass(frozen=True)
-class CacheArgs:
+@dataclass(frozen=True, kw_only=True)
+class CacheArgs(IsolatedStoreArgs):
+    # kms_key_arn also encrypts the auth secret and the slow-log group.
     config: CacheConfig
-    protection: ProtectionConfig
-    vpc_id: pulumi.Input[str]
-    # The isolated subnets: data stores have no route out of the VPC.
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    # The only clients: the Kubernetes nodes' security group.
-    client_security_group_id: pulumi.Input[str]
-    # The CMK for data at rest, the auth secret and the slow-log group.
-    kms_key_arn: pulumi.Input[str]
     # Slow-log entries are for tuning, not audit: a month is plenty.
     slow_log_retention_days: int = 30
 

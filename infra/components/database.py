@@ -21,14 +21,13 @@ instance_identifier, instance_arn, master_secret_arn, security_group_id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._shared import isolated_store_network, service_role_trust
-from infra.config import DatabaseConfig, ProtectionConfig
+from infra.components._shared import IsolatedStoreArgs, isolated_store_network, service_role_trust
+from infra.config import DatabaseConfig
 
 # The major version only. With auto minor upgrades on, RDS moves the instance to new 17.x
 # minors in the maintenance window (17.6 was the newest at the time of writing). A full pin
@@ -48,17 +47,10 @@ LOG_EXPORTS = ["postgresql", "upgrade"]
 SLOW_STATEMENT_MS = 1000
 
 
-@dataclass(frozen=True)
-class DatabaseArgs:
+@dataclass(frozen=True, kw_only=True)
+class DatabaseArgs(IsolatedStoreArgs):
+    # kms_key_arn also encrypts the master-password secret and Performance Insights.
     config: DatabaseConfig
-    protection: ProtectionConfig
-    vpc_id: pulumi.Input[str]
-    # The isolated subnets: data stores have no route out of the VPC.
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    # The only clients: the Kubernetes nodes' security group.
-    client_security_group_id: pulumi.Input[str]
-    # The CMK for storage, the master-password secret and Performance Insights.
-    kms_key_arn: pulumi.Input[str]
 
 
 class Database(pulumi.ComponentResource):
