@@ -179,8 +179,9 @@ def test_traefik_values(stack):
     # the chart's Service is off; ours selects the chart's pods by their pinned labels
     assert values["service"] == {"enabled": False}
     assert service["spec"]["selector"] == {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": values["instanceLabelOverride"]}
-    assert values["ports"]["web"]["redirections"]["entryPoint"] == {"to": "websecure", "scheme": "https", "permanent": True}
-    assert values["ports"]["websecure"]["tls"] == {"enabled": False}
+    assert values["ports"]["web"] == {"http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}}}
+    assert values["ports"]["websecure"] == {"http": {"tls": {"enabled": False}, "middlewares": ["traefik-https-proto@kubernetescrd"]}}
+    assert values["accessLog"] == {"enabled": True} and "logs" not in values
     assert values["providers"]["kubernetesIngress"]["publishedService"] == {"enabled": True, "pathOverride": "traefik/traefik"}
     assert values["deployment"]["replicas"] >= 2 and values["podDisruptionBudget"]["enabled"] is True
     namespace = p.named("kubernetes:core/v1:Namespace", f"platform-{stack}-traefik-ns")["inputs"]["metadata"]

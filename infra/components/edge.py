@@ -364,12 +364,16 @@ class Edge(pulumi.ComponentResource):
             "service": {"enabled": False},
             "ingressClass": {"enabled": True, "isDefaultClass": True, "name": "traefik"},
             "providers": {"kubernetesIngress": {"publishedService": {"enabled": True, "pathOverride": f"{TRAEFIK_NAMESPACE}/{TRAEFIK_SERVICE}"}}},
+            # The chart's schema (infra/charts/traefik/41.2.0/values.schema.json) closes every
+            # `ports.<entrypoint>` (additionalProperties: false): an entrypoint's redirect, TLS
+            # and middlewares are its router settings and live under its `http` key, as in
+            # Traefik's static config `entryPoints.<name>.http.*`, not beside `port`.
             "ports": {
                 # Plain HTTP on 80 only ever answers with a redirect to https.
-                "web": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}},
+                "web": {"http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}}},
                 # TLS already ended at the NLB: websecure receives plain HTTP from it, and tells
                 # the app the client used https.
-                "websecure": {"tls": {"enabled": False}, "middlewares": [f"{TRAEFIK_NAMESPACE}-https-proto@kubernetescrd"]},
+                "websecure": {"http": {"tls": {"enabled": False}, "middlewares": [f"{TRAEFIK_NAMESPACE}-https-proto@kubernetescrd"]}},
             },
             "extraObjects": [
                 {
@@ -382,6 +386,8 @@ class Edge(pulumi.ComponentResource):
             # Pod Security `restricted` in the traefik namespace needs the seccomp profile too.
             "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-            "logs": {"access": {"enabled": True}},
+            # Access logs are the top-level `accessLog` (the proxy's own log is `log`): the schema's
+            # root is closed too (additionalProperties: false) and has no `logs` key.
+            "accessLog": {"enabled": True},
             "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         }

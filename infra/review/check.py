@@ -9,8 +9,10 @@ only turns plan steps into rule records, picks the stack's tier and prints
 
     <LEVEL> <rule-id> <resource urn>: <what to change>
 
-one line per violation, then a summary. Exit status: 1 if any violation is mandatory for
-the stack's tier, 2 if the plan cannot be read or built, else 0.
+one line per violation, then a summary. Besides the rule table, every Helm release's values
+are checked against its vendored chart (`infra/review/charts.py`, rule id `chart-values`,
+mandatory in every tier: Helm would refuse them). Exit status: 1 if any violation is
+mandatory for the stack's tier, 2 if the plan cannot be read or built, else 0.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from infra.review import charts
 from policy import rules
 
 # Steps for resources on their way out: what they looked like does not matter any more.
@@ -83,10 +86,18 @@ def resources_from_plan(plan: Mapping[str, Any]) -> list[rules.Resource]:
     return out
 
 
+def chart_violations(resources: Sequence[rules.Resource]) -> list[rules.Violation]:
+    """The Helm release values findings, as mandatory violations (any tier)."""
+    return [rules.Violation(rules.MANDATORY, charts.RULE_ID, f.urn, f.message) for f in charts.release_findings(resources)]
+
+
 def check_plan(plan: Mapping[str, Any]) -> Report:
     resources = resources_from_plan(plan)
     tier, source = rules.stack_tier(resources, plan.get("config") or {})
-    return Report(tier, source, len(resources), rules.evaluate(resources, tier))
+    violations = rules.evaluate(resources, tier) + chart_violations(resources)
+    # As rules.evaluate orders them: mandatory first, then by rule and URN.
+    violations.sort(key=lambda v: (v.level != rules.MANDATORY, v.rule, v.urn))
+    return Report(tier, source, len(resources), violations)
 
 
 def format_report(report: Report) -> list[str]:
@@ -94,7 +105,7 @@ def format_report(report: Report) -> list[str]:
     status = "FAILED" if report.mandatory else "passed"
     lines.append(
         f"policy check {status}: {len(report.mandatory)} mandatory, {len(report.advisory)} advisory violation(s) "
-        f"in {report.resources} resources against {len(rules.RULES)} rules; tier {report.tier} ({report.tier_source})"
+        f"in {report.resources} resources against {len(rules.RULES)} rules and the vendored charts; tier {report.tier} ({report.tier_source})"
     )
     return lines
 
