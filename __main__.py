@@ -30,6 +30,7 @@ cluster = Cluster(
         private_subnet_ids=network.private_subnet_ids,
         node_security_group_id=network.node_security_group_id,
         kms_key_arn=keys.key_arn,
+        tags=cfg.base_tags(),
     ),
     opts=aws,
 )
@@ -89,7 +90,7 @@ app = App(
         database_port=database.port,
         database_name=cfg.database.database_name,
         database_user=cfg.database.admin_username,
-        database_secret_arn=database.master_secret_arn,
+        database_password=database.master_password,
         redis_url=cache.url,
         stripe_secret_key=cfg.secrets.get("stripe_secret_key"),
         sendgrid_api_key=cfg.secrets.get("sendgrid_api_key"),

@@ -246,6 +246,9 @@ class DatabaseConfig(_Section):
     monitoring_interval: Literal[1, 5, 10, 15, 30, 60] = 60
     # Stop outside `platform:working_hours` (dev only).
     stop_off_hours: bool = False
+    # Bump (1 -> 2) to rotate the master password: `pulumi up` generates a new one, sets it
+    # on the instance and in its secret, and refreshes the app's DATABASE_URL.
+    master_password_generation: int = Field(1, ge=1)
 
     @field_validator("admin_username")
     @classmethod
@@ -277,6 +280,9 @@ class CacheConfig(_Section):
     snapshot_retention_days: int = Field(7, ge=0, le=35)
     snapshot_window: BackupWindow = "05:00-06:00"
     maintenance_window: MaintenanceWindow = "sun:06:30-sun:07:30"
+    # A year, like every log of a production tier (its floor below); slow-log entries are for
+    # tuning, not audit, so a stack below production may keep them a month.
+    slow_log_retention_days: LogRetention = 365
 
     @model_validator(mode="after")
     def _coherent(self) -> CacheConfig:
@@ -389,9 +395,19 @@ class CostAssumptions(_Section):
 class AwsSettings(_Section):
     """The `aws:` keys the program forwards to its explicit provider."""
 
-    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
     assume_roles: list[dict[str, Any]] = []
     profile: str | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _commercial_partition(cls, value: str) -> str:
+        # Key policies, managed-policy and scheduler-target ARNs are written for the `aws`
+        # partition; GovCloud (aws-us-gov), China (aws-cn) and the ISO partitions differ.
+        partition = "aws-us-gov" if "-gov-" in value else "aws-cn" if value.startswith("cn-") else "aws-iso" if "-iso" in value else "aws"
+        if partition != "aws":
+            raise ValueError(f"'{value}' is in the {partition} partition; only regions of the commercial aws partition are supported")
+        return value
 
 
 class StackConfig(_Section):
@@ -444,6 +460,10 @@ _PRODUCTION_FLOOR: tuple[tuple[str, Any, str], ...] = (
     ("protection.retain_on_delete", lambda c: c.protection.retain_on_delete, "must be true in a production tier"),
     ("protection.deletion_protection", lambda c: c.protection.deletion_protection, "must be true in a production tier"),
     ("protection.final_snapshots", lambda c: c.protection.final_snapshots, "must be true in a production tier"),
+    # Every CloudWatch log group of a production tier is kept at least a year.
+    ("network.flow_logs_retention_days", lambda c: c.network.flow_logs_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
+    ("cluster.log_retention_days", lambda c: c.cluster.log_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
+    ("cache.slow_log_retention_days", lambda c: c.cache.slow_log_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
 )
 
 _STAGING_FLOOR: tuple[tuple[str, Any, str], ...] = (

@@ -5,13 +5,13 @@ Creates:
 - `{name}-app`: the Secrets Manager secret (customer-managed KMS key; recovery window 30 days
   where the stack is protected, else 7) and `{name}-app-value`, its JSON value:
   DATABASE_URL, REDIS_URL, JWT_SECRET, JWT_REFRESH_SECRET, STRIPE_SECRET_KEY, SENDGRID_API_KEY.
-  DATABASE_URL embeds the master password read at deploy time from the RDS-managed secret;
+  DATABASE_URL embeds the database master password (a secret Output of the database);
 - per app namespace (`app`, plus `dev-<user>` per developer): `{name}-ns-<ns>` (Pod Security
   Standards labels), `{name}-<ns>-app-secrets` (Kubernetes Secret `app-secrets`, the same
   values as the Secrets Manager secret) and `{name}-<ns>-app-config` (ConfigMap `app-config`,
   from `infra.runtime_config`).
 
-Every secret value stays a secret Output from its source (stack config, RDS, the cache's AUTH
+Every secret value stays a secret Output from its source (stack config, the database, the cache's AUTH
 token, random) to both destinations; nothing here is exported in plain text.
 
 Outputs: secret_arn, namespaces (names), config (the ConfigMap data).
@@ -43,8 +43,9 @@ class AppArgs:
     database_port: pulumi.Input[int]
     database_name: str
     database_user: str
-    # The RDS-managed master secret: JSON {"username", "password"}, rotated by RDS.
-    database_secret_arn: pulumi.Input[str]
+    # The database's master password, a secret Output (until the access work gives the app a
+    # role of its own); rotated by `database.master_password_generation`.
+    database_password: pulumi.Input[str]
     # rediss://:TOKEN@host:6379, a secret Output.
     redis_url: pulumi.Input[str]
     # Secret Outputs from the stack config; None only with `external_services: mock`.
@@ -72,8 +73,7 @@ class App(pulumi.ComponentResource):
         jwt = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, opts=pulumi.ResourceOptions(parent=self, protect=protect))
         jwt_refresh = random.RandomPassword(f"{name}-jwt-refresh-secret", length=64, special=False, opts=pulumi.ResourceOptions(parent=self, protect=protect))
 
-        master = aws.secretsmanager.get_secret_version_output(secret_id=args.database_secret_arn, opts=pulumi.InvokeOutputOptions(parent=self))
-        password = pulumi.Output.secret(master.secret_string.apply(lambda s: json.loads(s)["password"]))
+        password = pulumi.Output.secret(args.database_password)
         database_url = pulumi.Output.secret(
             pulumi.Output.all(password, args.database_host, args.database_port).apply(
                 lambda a: runtime_config.database_url(args.database_user, a[0], a[1], a[2], args.database_name)

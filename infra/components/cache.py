@@ -43,8 +43,6 @@ AUTH_TOKEN_LENGTH = 64
 class CacheArgs(IsolatedStoreArgs):
     # kms_key_arn also encrypts the auth secret and the slow-log group.
     config: CacheConfig
-    # Slow-log entries are for tuning, not audit: a month is plenty.
-    slow_log_retention_days: int = 30
 
 
 class Cache(pulumi.ComponentResource):
@@ -83,7 +81,7 @@ class Cache(pulumi.ComponentResource):
         token = random.RandomPassword(f"{name}-redis-auth-token", length=AUTH_TOKEN_LENGTH, special=False, opts=child)
         slow_log = aws.cloudwatch.LogGroup(
             f"{name}-redis-slow-log",
-            retention_in_days=args.slow_log_retention_days,
+            retention_in_days=cfg.slow_log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )

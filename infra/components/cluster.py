@@ -19,7 +19,8 @@ Outputs: cluster_name, kubeconfig (secret), oidc_provider_arn, oidc_provider_url
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -31,6 +32,9 @@ from infra.config import ClusterConfig
 # One version for every stack, declared once. EKS standard support runs 14 months from
 # release; 1.35 is covered into 2027. Upgrade here, then promote dev -> staging -> prod.
 KUBERNETES_VERSION = "1.35"
+
+# What a node's launch template tags at launch (EC2 CreateLaunchTemplate TagSpecifications).
+NODE_TAGGED_RESOURCES = ("instance", "volume", "network-interface")
 
 ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NODE_POLICIES = {
@@ -57,6 +61,11 @@ class ClusterArgs:
     # The network's nodes security group: data stores admit it.
     node_security_group_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    # The stack's base tags. Provider default tags reach the launch template itself but not
+    # what the node group's Auto Scaling group launches from it; only the template's tag
+    # specifications do (provider docs, "default_tags": not applied to launch template tag
+    # specifications; EKS: node group tags do not propagate to instances).
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -149,8 +158,11 @@ class Cluster(pulumi.ComponentResource):
                 # pulumi_eks's node group carries the control-plane rules; ours marks the
                 # nodes as clients of the data stores.
                 vpc_security_group_ids=[cluster.node_security_group_id, args.node_security_group_id],
+                # Every instance, its volumes and its network interfaces carry the base tags, so
+                # the tag-filtered budget sees the biggest cost lines.
                 tag_specifications=[
-                    aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type="instance", tags={"Name": f"{args.cluster_name}-{group.name}"}),
+                    aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**args.tags, "Name": f"{args.cluster_name}-{group.name}"})
+                    for kind in NODE_TAGGED_RESOURCES
                 ],
                 update_default_version=True,
                 opts=child,
@@ -171,6 +183,9 @@ class Cluster(pulumi.ComponentResource):
                 labels=dict(group.labels) or None,
                 taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value or None, effect=t.effect) for t in group.taints] or None,
                 launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=launch_template.id, version=launch_template.latest_version.apply(str)),
+                # With a custom launch template EKS takes no version from the cluster: without
+                # this, a KUBERNETES_VERSION bump upgrades the control plane and leaves the nodes.
+                version=KUBERNETES_VERSION,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
             )
 

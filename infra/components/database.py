@@ -9,14 +9,24 @@ Creates:
   logging slow statements;
 - `{name}-db-monitoring`: the enhanced-monitoring role (FSBP RDS.6), assumable only by RDS
   monitoring for this account, with AWS's managed policy attached (`{name}-db-monitoring-policy`);
-- `{name}-db`: the instance. Storage encrypted with the CMK, master password generated and
-  rotated by RDS in Secrets Manager (encrypted with the CMK; it never passes through the
-  program or its state), IAM auth, CloudWatch log exports, Performance Insights, deletion
-  protection / final snapshot / Pulumi protect + retain as the stack's protection says;
+- `{name}-db-master-password`: the master password, generated (kept in state as a secret,
+  never in config); bumping `database.master_password_generation` rotates it;
+- `{name}-db-master` (CMK-encrypted secret) and its version `{name}-db-master-value`: the
+  master credential in the JSON shape RDS's own secrets use (engine, host, port, username,
+  password, dbname), for break-glass use and rotation tooling;
+- `{name}-db`: the instance. Storage encrypted with the CMK, IAM auth, CloudWatch log
+  exports, Performance Insights, deletion protection / final snapshot / Pulumi protect +
+  retain as the stack's protection says;
 - `{name}-db-replica-{i}` (1-based): same-region read replicas, protected like the primary.
 
+Why not `manage_master_user_password`: RDS refuses to create a read replica of a source
+whose master password it manages in Secrets Manager ("CreateDBInstanceReadReplica ... not
+supported for DB instances with ManageMasterUserPassword"; RDS User Guide, "Password
+management with Amazon RDS and AWS Secrets Manager", Limitations), and prod keeps a replica.
+
 Outputs: endpoint (address), port, reader_endpoint (first replica, or None),
-instance_identifier, instance_arn, master_secret_arn, security_group_id.
+instance_identifier, instance_arn, master_secret_arn, master_password (secret),
+security_group_id.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from infra.components._shared import IsolatedStoreArgs, isolated_store_network, service_role_trust
 from infra.config import DatabaseConfig
@@ -45,6 +56,9 @@ CA_CERT = "rds-ca-rsa2048-g1"
 LOG_EXPORTS = ["postgresql", "upgrade"]
 # Statements slower than this (ms) are logged: enough to find slow queries, not a firehose.
 SLOW_STATEMENT_MS = 1000
+# RDS master passwords: 8-128 printable ASCII except '/', '"', '@' and space (CreateDBInstance,
+# MasterUserPassword). Alphanumeric only is always valid and URL-safe; 40 of them is ~238 bits.
+MASTER_PASSWORD_LENGTH = 40
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +74,7 @@ class Database(pulumi.ComponentResource):
     instance_identifier: pulumi.Output[str]
     instance_arn: pulumi.Output[str]
     master_secret_arn: pulumi.Output[str]
+    master_password: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
@@ -82,6 +97,15 @@ class Database(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
         # children
+        master_password = random.RandomPassword(
+            f"{name}-db-master-password",
+            length=MASTER_PASSWORD_LENGTH,
+            special=False,
+            # A new generation is a new password: RDS applies a master password change at once,
+            # whatever apply_immediately says (ModifyDBInstance, MasterUserPassword).
+            keepers={"generation": str(cfg.master_password_generation)},
+            opts=child,
+        )
         store = isolated_store_network(
             name, "db", engine="PostgreSQL", port=PORT, vpc_id=args.vpc_id, subnet_ids=args.subnet_ids,
             client_security_group_id=args.client_security_group_id, subnet_group=aws.rds.SubnetGroup, opts=child,
@@ -153,10 +177,7 @@ class Database(pulumi.ComponentResource):
             port=PORT,
             db_name=cfg.database_name,
             username=cfg.admin_username,
-            # RDS generates the master password, keeps it in Secrets Manager under our CMK
-            # and rotates it: no password in config, program or state (SecretsManager.1).
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=args.kms_key_arn,
+            password=master_password.result,
             backup_retention_period=cfg.backup_retention_days,
             backup_window=cfg.backup_window,
             # Keep the automated backups (point-in-time recovery) after a deletion.
@@ -167,12 +188,40 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[monitoring_policy])),
         )
 
+        secret = aws.secretsmanager.Secret(
+            f"{name}-db-master",
+            description=f"{name}: PostgreSQL master credential (break-glass; the app has its own)",
+            kms_key_id=args.kms_key_arn,
+            # Secrets Manager's maximum when the stack protects its data, its minimum otherwise.
+            recovery_window_in_days=30 if protection.protect else 7,
+            opts=stateful,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-db-master-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(
+                pulumi.Output.json_dumps(
+                    {
+                        "engine": "postgres",
+                        "host": instance.address,
+                        "port": instance.port,
+                        "username": cfg.admin_username,
+                        "password": master_password.result,
+                        "dbname": cfg.database_name,
+                    }
+                )
+            ),
+            opts=child,
+        )
+
         replicas = [
             aws.rds.Instance(
                 f"{name}-db-replica-{i + 1}",
-                # Same region: the source's identifier. Engine, version, storage size, db
-                # name and master user all come from the source.
-                replicate_source_db=instance.identifier,
+                # The source's ARN, not its identifier: a same-region replica that names a DB
+                # subnet group must reference its source by ARN (provider docs,
+                # `replicate_source_db`). Engine, version, storage size, db name and the master
+                # credential all come from the source.
+                replicate_source_db=instance.arn,
                 # A replica's data lives in its source's backups and snapshots.
                 backup_retention_period=0,
                 skip_final_snapshot=True,
@@ -190,7 +239,8 @@ class Database(pulumi.ComponentResource):
         self.reader_endpoint = replicas[0].address if replicas else None
         self.instance_identifier = instance.identifier
         self.instance_arn = instance.arn
-        self.master_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn if secrets else None)
+        self.master_secret_arn = secret.arn
+        self.master_password = pulumi.Output.secret(master_password.result)
         self.security_group_id = sg.id
         self.register_outputs(
             {

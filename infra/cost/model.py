@@ -219,9 +219,9 @@ def _keys(c: StackConfig, p: _Prices) -> Iterable[_Line]:
 
 
 # Who keeps a secret in Secrets Manager: the app component (the app secret), the cache
-# (its AUTH token) and RDS itself (the master password it manages). tests/test_cost_inventory.py
+# (its AUTH token) and the database (its master credential). tests/test_cost_inventory.py
 # holds this list to the secrets the plan creates.
-SECRETS = ("app", "redis-auth", "rds-master")
+SECRETS = ("app", "redis-auth", "db-master")
 
 
 def _app(c: StackConfig, p: _Prices) -> Iterable[_Line]:

@@ -417,18 +417,6 @@ def _policy_document(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     return {"json": json.dumps({"Version": "2012-10-17", "Statement": statements}), "id": _hex(json.dumps(statements, sort_keys=True), 10)}
 
 
-def _secret_version_lookup(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
-    secret_id = args.get("secretId", "")
-    return {
-        "arn": secret_id,
-        "id": f"{secret_id}|AWSCURRENT",
-        "secretId": secret_id,
-        "secretString": json.dumps({"username": "mock-user", "password": "mock-password-" + _hex(secret_id, 16)}),
-        "versionId": _uuid(secret_id),
-        "versionStages": ["AWSCURRENT"],
-    }
-
-
 def _kubeconfig(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     return {"result": json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []})}
 
@@ -439,7 +427,6 @@ _CALLS = {
     "aws:index/getPartition:getPartition": _partition,
     "aws:index/getRegion:getRegion": _region,
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
-    "aws:secretsmanager/getSecretVersion:getSecretVersion": _secret_version_lookup,
     "eks:index:Cluster/getKubeconfig": _kubeconfig,
 }
 

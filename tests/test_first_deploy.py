@@ -1,0 +1,87 @@
+"""What a first real `pulumi up` would refuse, read from the offline plan (issue: first deploy).
+
+Each test names the AWS or provider rule it holds the plan to; the mocks accept anything,
+so these are the checks that stand in for the real API.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from infra import config
+from infra.config import ConfigError
+from tests.conftest import STACKS, plan
+
+INSTANCE = "aws:rds/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_replica_source_has_an_rds_managed_password(stack):
+    """RDS: CreateDBInstanceReadReplica is not supported for a source with ManageMasterUserPassword."""
+    p = plan(stack)
+    by_arn = {s["outputs"]["arn"]: s for s in p.of_type(INSTANCE)}
+    for replica in (s for s in p.of_type(INSTANCE) if s["inputs"].get("replicateSourceDb")):
+        source = by_arn[replica["inputs"]["replicateSourceDb"]]
+        assert not source["inputs"].get("manageMasterUserPassword")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_launch_templates_tag_instances_volumes_and_interfaces_with_the_base_tags(stack):
+    base = {"Project": "platform", "Environment": stack, "ManagedBy": "pulumi"}
+    for lt in plan(stack).of_type(LAUNCH_TEMPLATE):
+        specs = {s["resourceType"]: s["tags"] for s in lt["inputs"]["tagSpecifications"]}
+        assert set(specs) == {"instance", "volume", "network-interface"}
+        for tags in specs.values():
+            assert base.items() <= tags.items()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nodes_follow_the_cluster_version(stack):
+    p = plan(stack)
+    groups = p.of_type("eks:index:ManagedNodeGroup")
+    assert groups and {g["inputs"]["version"] for g in groups} == {"1.35"}
+    assert p.named("eks:index:Cluster", f"::platform-{stack}-eks")["inputs"]["version"] == "1.35"
+
+
+def test_every_production_log_group_is_kept_a_year():
+    retention = {g["urn"].rsplit("::", 1)[-1]: g["inputs"]["retentionInDays"] for g in plan("prod").of_type(LOG_GROUP)}
+    assert retention == {"platform-prod-flow-logs": 365, "platform-prod-control-plane-logs": 365, "platform-prod-redis-slow-log": 365}
+
+
+# Every row of the production floor that the log-retention rule added, with its exact line.
+@pytest.mark.parametrize(
+    ("section", "field", "value", "message"),
+    [
+        ("network", "flow_logs_retention_days", 180, "platform:network.flow_logs_retention_days: must be at least 365 in a production tier (every log is kept a year)"),
+        ("cluster", "log_retention_days", 90, "platform:cluster.log_retention_days: must be at least 365 in a production tier (every log is kept a year)"),
+        ("cache", "slow_log_retention_days", 30, "platform:cache.slow_log_retention_days: must be at least 365 in a production tier (every log is kept a year)"),
+    ],
+)
+def test_production_refuses_a_log_kept_less_than_a_year(section, field, value, message):
+    with pytest.raises(ConfigError) as err:
+        parse_stack("prod", section, **{field: value})
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("region", "message"),
+    [
+        ("us-gov-west-1", "aws:region: 'us-gov-west-1' is in the aws-us-gov partition; only regions of the commercial aws partition are supported"),
+        ("cn-north-1", "aws:region: 'cn-north-1' is in the aws-cn partition; only regions of the commercial aws partition are supported"),
+    ],
+)
+def test_regions_outside_the_commercial_partition_are_refused(region, message):
+    with pytest.raises(ConfigError) as err:
+        parse_stack("staging", region=region)
+    assert str(err.value) == message
+
+
+def parse_stack(stack: str, section: str | None = None, *, region: str = "us-east-1", **changes):
+    with open(f"Pulumi.{stack}.yaml", encoding="utf-8") as fh:
+        raw = {k.removeprefix("platform:"): v for k, v in yaml.safe_load(fh)["config"].items() if k.startswith("platform:")}
+    if section:
+        raw[section] = {**raw[section], **changes}
+    return config.parse(raw, stack=stack, aws={"region": region})
