@@ -76,6 +76,7 @@ edge = Edge(
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
         tags=cfg.base_tags(),
+        nodes=cluster.node_groups,
     ),
     opts=on_cluster,
 )

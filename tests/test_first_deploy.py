@@ -85,3 +85,13 @@ def parse_stack(stack: str, section: str | None = None, *, region: str = "us-eas
     if section:
         raw[section] = {**raw[section], **changes}
     return config.parse(raw, stack=stack, aws={"region": region})
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_helm_releases_wait_for_every_node_group(stack):
+    p = plan(stack)
+    groups = {g["urn"] for g in p.of_type("eks:index:ManagedNodeGroup")}
+    releases = p.of_type("kubernetes:helm.sh/v3:Release")
+    assert groups and len(releases) == 2
+    for release in releases:
+        assert groups <= set(release["dependencies"]), release["urn"]

@@ -14,7 +14,8 @@ Creates:
   subnets, whose desired size the autoscaler owns after creation;
 - `{name}-k8s`: the Kubernetes provider for everything that runs on the cluster.
 
-Outputs: cluster_name, kubeconfig (secret), oidc_provider_arn, oidc_provider_url, k8s_provider.
+Outputs: cluster_name, kubeconfig (secret), oidc_provider_arn, oidc_provider_url, k8s_provider,
+node_groups (what must exist before anything that needs a running pod).
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
 
+        self.node_groups: list[eks.ManagedNodeGroup] = []
         for group in cfg.node_groups:
             launch_template = aws.ec2.LaunchTemplate(
                 f"{name}-{group.name}-lt",
@@ -167,7 +169,7 @@ class Cluster(pulumi.ComponentResource):
                 update_default_version=True,
                 opts=child,
             )
-            eks.ManagedNodeGroup(
+            node_group = eks.ManagedNodeGroup(
                 f"{name}-{group.name}",
                 cluster=cluster,
                 node_group_name=f"{args.cluster_name}-{group.name}",
@@ -188,6 +190,7 @@ class Cluster(pulumi.ComponentResource):
                 version=KUBERNETES_VERSION,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
             )
+            self.node_groups.append(node_group)
 
         self.cluster_name = args.cluster_name
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)

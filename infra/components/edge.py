@@ -122,6 +122,10 @@ class EdgeArgs:
     # Tags the controller puts on what it creates (NLB, target groups, its security groups).
     tags: Mapping[str, str] = field(default_factory=dict)
     traefik_replicas: int = 2
+    # The cluster's managed node groups. Both releases wait for their pods to be ready (Helm
+    # `--wait`, 300 s): started with the control plane, before any node has joined, they time
+    # out. Everything that needs a running pod depends on these.
+    nodes: Sequence[pulumi.Resource] = ()
 
 
 class Edge(pulumi.ComponentResource):
@@ -179,7 +183,7 @@ class Edge(pulumi.ComponentResource):
                 "enableServiceMutatorWebhook": False,
                 "defaultTags": dict(args.tags),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment, *args.nodes]),
         )
 
         # ---------------------------------------------------------- Traefik
@@ -204,7 +208,7 @@ class Edge(pulumi.ComponentResource):
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=TRAEFIK_REPO),
             namespace=traefik_ns.metadata.name,
             values=self._traefik_values(args.traefik_replicas),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.nodes)),
         )
 
         # ---------------------------------------------------------- the NLB's security group
