@@ -6,6 +6,8 @@
     cost   diff BASE HEAD                         a pull-request comment of the cost change
     parity STACK_A STACK_B                        what differs beyond sizing
     smoke  --outputs FILE                         check a deployed stack's promises
+    diff   BASE_PLAN HEAD_PLAN [--format text|markdown]   create/update/replace/delete per resource
+    graph  --stack NAME [--output FILE]           the plan's dependency graph (Mermaid), critical path
 
 Each command lives in its own module with `run(args) -> exit code`; this file only parses.
 Modules are imported on demand so `--help` and the cheap commands stay cheap.
@@ -49,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     smoke.add_argument("--outputs", required=True, help="file with `pulumi stack output --json --show-secrets` output, or - for stdin")
     smoke.add_argument("--timeout", type=float, default=10.0, help="seconds per probe")
     smoke.set_defaults(module="infra.review.smoke")
+
+    diff = sub.add_parser("diff", help="what a change does to each resource, from two plans; exit 1 on a mandatory violation")
+    diff.add_argument("base", help="the base plan (offline plan JSON or `pulumi preview --json`); a missing file means a new stack")
+    diff.add_argument("head", help="the head plan")
+    diff.add_argument("--format", choices=("text", "markdown"), default="text")
+    diff.set_defaults(module="infra.review.diff")
+
+    graph = sub.add_parser("graph", help="the plan's dependency graph as Mermaid, with the critical path and a deploy-time estimate")
+    graph.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    graph.add_argument("--output", help="write the Markdown here instead of printing it")
+    graph.set_defaults(module="infra.review.graph")
     return parser
 
 
