@@ -83,7 +83,7 @@ def _check_public_access_cidr(value: str) -> str:
 
 def _in_catalogue(family: Literal["ec2", "rds_postgres", "elasticache"], what: str):
     def check(value: str) -> str:
-        known = getattr(prices.load(), family)
+        known = prices.known_skus(family)
         if value not in known:
             raise ValueError(f"unknown {what} '{value}'; allowed: {', '.join(sorted(known))}")
         return value

@@ -7,7 +7,10 @@ and no pulumi: the cost of a config can be computed (and tested) without a progr
 
 Every line is `quantity x unit_price = monthly`, rounded to cents per line; the total is the
 sum of the rounded lines, so a reader can add the column and get the total. Prices come
-from `prices.yaml`; a SKU missing there raises `catalogue.MissingPrice`, never a zero.
+from the stack region's catalogue (`infra/prices/<region>.yaml`). A price the catalogue
+lacks (no sourced list price for that region, or no catalogue for the region at all) makes
+its line unpriced: `unit_price` and `monthly` null, the line named in `unpriced`, and the
+total the sum of the priced lines only, a lower bound. Never a silent zero, never a crash.
 
 Usage the price list cannot know is stated where it is assumed:
 - A month is 730 hours and everything runs all month, except what sleeps outside
@@ -40,6 +43,8 @@ if TYPE_CHECKING:  # the model needs only the shapes of the config, not its load
     from infra.config import StackConfig, WorkingHours
 
 HOURS_PER_WEEK = Decimal(168)
+# Every catalogue's month; also the month of a region with no catalogue.
+HOURS_PER_MONTH = 730
 _CENT = Decimal("0.01")
 # Component names, in the order the program builds them (and the report prints them).
 COMPONENTS = ("keys", "network", "cluster", "database", "cache", "edge", "app", "budget")
@@ -53,10 +58,12 @@ class _Line:
     item: str
     quantity: Decimal
     unit: str
-    unit_price: Decimal
+    unit_price: Decimal | None  # None: the catalogue has no sourced price for it
 
     @property
-    def monthly(self) -> Decimal:
+    def monthly(self) -> Decimal | None:
+        if self.unit_price is None:
+            return None
         # +0 turns a -0.00 (a zero-quantity saving) into 0.00.
         return (self.quantity * self.unit_price).quantize(_CENT, rounding=ROUND_HALF_UP) + 0
 
@@ -67,8 +74,8 @@ class _Line:
             "item": self.item,
             "quantity": _number(self.quantity, places=4),
             "unit": self.unit,
-            "unit_price": float(self.unit_price),
-            "monthly": float(self.monthly),
+            "unit_price": None if self.unit_price is None else float(self.unit_price),
+            "monthly": None if self.monthly is None else float(self.monthly),
         }
 
 
@@ -84,18 +91,25 @@ def _d(value: float | int) -> Decimal:
     return Decimal(str(value))
 
 
+def _times(factor: Decimal | int, price: Decimal | None) -> Decimal | None:
+    return None if price is None else factor * price
+
+
 class _Prices:
-    """The catalogue, answering in Decimal and raising MissingPrice for an absent SKU."""
+    """A region's catalogue (or none), answering in Decimal; None where it has no price."""
 
-    def __init__(self, cat: prices.Catalogue):
+    def __init__(self, cat: prices.Catalogue | None):
         self.cat = cat
-        self.hours = Decimal(cat.hours_per_month)
+        self.hours = Decimal(cat.hours_per_month if cat else HOURS_PER_MONTH)
+        self.spot_discount = _d(cat.spot_discount) if cat else Decimal(0)
 
-    def hourly(self, family: str, sku: str) -> Decimal:
-        return _d(prices.hourly(family, sku, self.cat))  # type: ignore[arg-type]
+    def hourly(self, family: str, sku: str) -> Decimal | None:
+        table = getattr(self.cat, family) if self.cat else {}
+        return _d(table[sku].hourly) if sku in table else None
 
-    def unit(self, name: str) -> Decimal:
-        return _d(prices.unit(name, self.cat).price)
+    def unit(self, name: str) -> Decimal | None:
+        table = self.cat.unit_prices if self.cat else {}
+        return _d(table[name].price) if name in table else None
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -145,15 +159,15 @@ def _cluster(c: StackConfig, p: _Prices) -> Iterable[_Line]:
         "cluster", "eks", "control-plane logs ingested into CloudWatch Logs (assumed: platform:cost.log_ingest_gb_per_month)",
         _d(c.cost.log_ingest_gb_per_month), "GB", p.unit("cloudwatch_logs_ingest"),
     )
-    discount = _d(p.cat.spot_discount)
+    discount = p.spot_discount
     for group in c.cluster.node_groups:
         resource = f"node-group/{group.name}"
         sku = group.instance_types[0]
         on_demand = p.hourly("ec2", sku)
         first = " (first of its instance types)" if len(group.instance_types) > 1 else ""
         if group.capacity_type == "SPOT":
-            rate = on_demand * (1 - discount)
-            what = f"{sku}{first} SPOT instance hours (on-demand ${on_demand}/h less the assumed {discount * 100:.0f}% spot discount)"
+            rate = _times(1 - discount, on_demand)
+            what = f"{sku}{first} SPOT instance hours (on-demand {'$' + str(on_demand) + '/h' if on_demand is not None else 'price'} less the assumed {discount * 100:.0f}% spot discount)"
         else:
             rate = on_demand
             what = f"{sku}{first} on-demand instance hours (desired_size x 730 h)"
@@ -176,8 +190,8 @@ def _database(c: StackConfig, p: _Prices) -> Iterable[_Line]:
     # Multi-AZ bills a standby: twice the Single-AZ instance and storage rates.
     factor, layout = (2, "Multi-AZ: 2 x the Single-AZ rate") if db.multi_az else (1, "Single-AZ")
     gb = Decimal(db.allocated_storage_gb)
-    yield _Line("database", "postgres", f"{db.instance_class} instance hours ({layout})", p.hours, "hour", factor * rate)
-    yield _Line("database", "postgres", f"gp3 storage, allocated_storage_gb ({layout})", gb, "GB-month", factor * storage)
+    yield _Line("database", "postgres", f"{db.instance_class} instance hours ({layout})", p.hours, "hour", _times(factor, rate))
+    yield _Line("database", "postgres", f"gp3 storage, allocated_storage_gb ({layout})", gb, "GB-month", _times(factor, storage))
     yield _Line(
         "database", "postgres",
         f"backup storage beyond the free allowance (assumed none: {db.backup_retention_days}-day backups within 100% of provisioned storage are free)",
@@ -191,7 +205,7 @@ def _database(c: StackConfig, p: _Prices) -> Iterable[_Line]:
         off = off_hours_per_month(c.working_hours, p.hours)
         note = _sleep_note(c.working_hours)
         # A stopped instance still bills its storage, so only the instance hours go.
-        yield _Line("database", "postgres", f"off-hours stop: instance hours not billed, storage still billed ({note})", -off, "hour", factor * rate)
+        yield _Line("database", "postgres", f"off-hours stop: instance hours not billed, storage still billed ({note})", -off, "hour", _times(factor, rate))
 
 
 def _cache(c: StackConfig, p: _Prices) -> Iterable[_Line]:
@@ -239,21 +253,25 @@ def _budget(c: StackConfig, p: _Prices) -> Iterable[_Line]:
 
 
 def estimate(config: StackConfig, catalogue: prices.Catalogue | None = None) -> dict[str, Any]:
-    """The `cost` output: every priced line of what the program creates for this config."""
-    cat = catalogue or prices.load()
-    if config.aws.region != cat.region:
+    """The `cost` output: every line of what the program creates for this config, priced
+    with the stack region's catalogue (`catalogue` replaces it, for tests and cost levers)."""
+    region = config.aws.region
+    cat = catalogue or prices.for_region(region)
+    if cat is not None and cat.region != region:
         # Prices differ by region; pricing eu-west-1 with us-east-1 figures would be a silent lie.
-        raise prices.MissingPrice("region", config.aws.region)
+        raise ValueError(f"a {cat.region} catalogue cannot price a stack in {region}")
     p = _Prices(cat)
     lines = [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget) for line in part(config, p)]
     return {
-        "currency": cat.currency,
-        "region": cat.region,
-        "prices_as_of": cat.prices_as_of,
-        "hours_per_month": cat.hours_per_month,
-        "monthly_total": float(sum((line.monthly for line in lines), Decimal(0))),
+        "currency": cat.currency if cat else "USD",
+        "region": region,
+        "prices_as_of": cat.prices_as_of if cat else None,
+        "hours_per_month": int(p.hours),
+        "monthly_total": float(sum((line.monthly for line in lines if line.monthly is not None), Decimal(0))),
         "budget": config.budget.monthly_limit_usd,
         "items": [line.as_dict() for line in lines],
+        # What the total leaves out: no sourced list price in this region's catalogue.
+        "unpriced": [f"{line.component} {line.resource}: {line.item}" for line in lines if line.unit_price is None],
     }
 
 
@@ -261,6 +279,6 @@ def totals_by_component(cost: dict[str, Any]) -> dict[str, float]:
     """Monthly subtotal per component, in build order (components with no line are left out)."""
     sums: dict[str, Decimal] = {}
     for item in cost["items"]:
-        sums[item["component"]] = sums.get(item["component"], Decimal(0)) + _d(item["monthly"])
+        sums[item["component"]] = sums.get(item["component"], Decimal(0)) + _d(item["monthly"] or 0)
     ordered = [name for name in COMPONENTS if name in sums] + sorted(set(sums) - set(COMPONENTS))
     return {name: float(sums[name]) for name in ordered}

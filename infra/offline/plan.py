@@ -125,14 +125,19 @@ def render(plan: dict[str, Any], stack: str) -> str:
 
     cost = plan["outputs"].get("cost")
     if isinstance(cost, dict):
-        lines += ["", f"Monthly cost: ${cost['monthly_total']:,.2f} {cost['currency']} (budget ${cost['budget']:,.2f}; {cost['region']} list prices as of {cost['prices_as_of']})"]
+        prices_of = f"{cost['region']} list prices as of {cost['prices_as_of']}" if cost.get("prices_as_of") else f"no price catalogue for {cost['region']}"
+        lines += ["", f"Monthly cost: ${cost['monthly_total']:,.2f} {cost['currency']} (budget ${cost['budget']:,.2f}; {prices_of})"]
         totals: Counter[str] = Counter()
         for item in cost["items"]:
-            totals[item["component"]] += item["monthly"]
+            totals[item["component"]] += item["monthly"] or 0
         for component, amount in totals.most_common():
             lines.append(f"  {component:<10} ${amount:>10,.2f}")
         if cost["monthly_total"] > cost["budget"]:
             lines.append(f"  WARNING: over budget by ${cost['monthly_total'] - cost['budget']:,.2f}")
+        unpriced = cost.get("unpriced") or []
+        if unpriced:
+            lines.append(f"  WARNING: {len(unpriced)} of {len(cost['items'])} lines unpriced (no sourced {cost['region']} list price); the total is a lower bound:")
+            lines += [f"    - {what}" for what in unpriced]
     exports = sorted(k for k in plan["outputs"] if k != "cost")
     if exports:
         lines += ["", "Outputs: " + ", ".join(exports)]

@@ -1,8 +1,10 @@
-"""The price catalogue: `prices.yaml` loaded into typed, read-only data.
+"""The price catalogue: one sourced list-price file per region (`<region>.yaml`), typed, read-only.
 
-Config validation asks it which instance classes exist (a class the catalogue does not
-price is one the program refuses to create); the cost model asks it for prices. Neither
-it nor its callers import a component.
+Config validation asks it which instance classes exist (a class no catalogue knows is one
+the program refuses to create); the cost model asks it for a region's prices. A region's
+file may lack a price nobody could source: the cost model then prints that line as
+unpriced, never as a zero. A region without a file is planned with every line unpriced.
+It imports nothing of the program.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-PRICES_FILE = Path(__file__).with_name("us-east-1.yaml")
+PRICES_DIR = Path(__file__).parent
+DEFAULT_REGION = "us-east-1"
 
 
 class _Frozen(BaseModel):
@@ -55,13 +58,35 @@ class MissingPrice(KeyError):
         self.sku = sku
 
     def __str__(self) -> str:
-        return f"no price for {self.family} '{self.sku}' in {PRICES_FILE.name}"
+        return f"no price for {self.family} '{self.sku}'"
+
+
+def regions() -> tuple[str, ...]:
+    """The regions with a catalogue file, sorted."""
+    return tuple(sorted(p.stem for p in PRICES_DIR.glob("*.yaml")))
 
 
 @functools.cache
-def load(path: Path = PRICES_FILE) -> Catalogue:
+def load(region: str = DEFAULT_REGION) -> Catalogue:
+    """The region's catalogue; MissingPrice("region", ...) when it has no file."""
+    path = PRICES_DIR / f"{region}.yaml"
+    if not path.exists():
+        raise MissingPrice("region", region)
     with open(path, encoding="utf-8") as fh:
-        return Catalogue.model_validate(yaml.safe_load(fh))
+        catalogue = Catalogue.model_validate(yaml.safe_load(fh))
+    if catalogue.region != region:
+        raise ValueError(f"{path.name} says region {catalogue.region!r}")
+    return catalogue
+
+
+def for_region(region: str) -> Catalogue | None:
+    return load(region) if region in regions() else None
+
+
+@functools.cache
+def known_skus(family: Literal["ec2", "rds_postgres", "elasticache"]) -> frozenset[str]:
+    """Every SKU of `family` any catalogue prices: the instance classes config accepts."""
+    return frozenset(sku for region in regions() for sku in getattr(load(region), family))
 
 
 def hourly(family: Literal["ec2", "rds_postgres", "elasticache"], sku: str, catalogue: Catalogue | None = None) -> float:

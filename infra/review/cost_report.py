@@ -57,7 +57,12 @@ def signed_money(value: float | Decimal) -> str:
     return money(amount) if amount < 0 else "$0.00"
 
 
-def _unit_price(value: float) -> str:
+UNPRICED = "unpriced"
+
+
+def _unit_price(value: float | None) -> str:
+    if value is None:
+        return UNPRICED
     # Enough decimals for $0.01664/instance-hour, none of float's noise.
     text = f"{_d(value).normalize():f}"
     whole, _, frac = text.partition(".")
@@ -88,13 +93,24 @@ def render_table(cost: Cost, title: str | None = None) -> str:
         rows.append((component, "", "", money(subtotal)))
         for item in (i for i in cost["items"] if i["component"] == component):
             usage = f"{_quantity(item['quantity'])} {item['unit']} x {_unit_price(item['unit_price'])}"
-            rows.append((f"  {item['resource']}", item["item"], usage, money(item["monthly"])))
+            rows.append((f"  {item['resource']}", item["item"], usage, _monthly(item["monthly"])))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     out = [_heading(cost, title), ""]
     for first, item, usage, monthly in rows:
         out.append(f"{first.ljust(widths[0])}  {item.ljust(widths[1])}  {usage.rjust(widths[2])}  {monthly.rjust(widths[3])}".rstrip())
-    out += ["", f"Total: {money(cost['monthly_total'])}/month{_budget_clause(cost)}"]
+    out += ["", f"Total: {money(cost['monthly_total'])}/month{_budget_clause(cost)}", *_unpriced_note(cost)]
     return "\n".join(out)
+
+
+def _monthly(value: float | None) -> str:
+    return UNPRICED if value is None else money(value)
+
+
+def _unpriced_note(cost: Cost) -> list[str]:
+    unpriced = cost.get("unpriced") or []
+    if not unpriced:
+        return []
+    return [f"Unpriced: {len(unpriced)} of {len(cost['items'])} lines have no sourced {cost.get('region', '?')} list price; the total is a lower bound."]
 
 
 def render_markdown(cost: Cost, title: str | None = None) -> str:
@@ -102,14 +118,16 @@ def render_markdown(cost: Cost, title: str | None = None) -> str:
     out = [f"### {_heading(cost, title)}", "", "| Component | Subtotal |", "|---|---:|"]
     out += [f"| {name} | {money(total)} |" for name, total in totals_by_component(cost).items()]
     out += [f"| **Total** | **{money(cost['monthly_total'])}** |", "", f"Budget: {_budget_text(cost)}", ""]
+    out += [*(f"> ⚠️ {line}" for line in _unpriced_note(cost)), *([""] if _unpriced_note(cost) else [])]
     out += ["| Component | Resource | Item | Quantity | Unit price | Monthly |", "|---|---|---|---:|---:|---:|"]
     for i in cost["items"]:
-        out.append(f"| {i['component']} | {i['resource']} | {_md(i['item'])} | {_quantity(i['quantity'])} {i['unit']} | {_unit_price(i['unit_price'])} | {money(i['monthly'])} |")
+        out.append(f"| {i['component']} | {i['resource']} | {_md(i['item'])} | {_quantity(i['quantity'])} {i['unit']} | {_unit_price(i['unit_price'])} | {_monthly(i['monthly'])} |")
     return "\n".join(out)
 
 
 def _heading(cost: Cost, title: str | None) -> str:
-    where = f"{cost.get('region', '?')}, {cost.get('currency', 'USD')} list prices as of {cost.get('prices_as_of', '?')}, {cost.get('hours_per_month', 730)} h/month"
+    prices_of = f"list prices as of {cost['prices_as_of']}" if cost.get("prices_as_of") else "no price catalogue"
+    where = f"{cost.get('region', '?')}, {cost.get('currency', 'USD')} {prices_of}, {cost.get('hours_per_month', 730)} h/month"
     return f"Monthly cost{f' — {title}' if title else ''} ({where})"
 
 
@@ -162,7 +180,7 @@ def _keyed(cost: Cost | None) -> dict[Key, dict[str, Any]]:
         key = (item["component"], item["resource"], item["item"])
         if key in keyed:
             seen = keyed[key]
-            keyed[key] = {**seen, "quantity": float(_d(seen["quantity"]) + _d(item["quantity"])), "monthly": float(_d(seen["monthly"]) + _d(item["monthly"]))}
+            keyed[key] = {**seen, "quantity": float(_d(seen["quantity"]) + _d(item["quantity"])), "monthly": float(_d(seen["monthly"] or 0) + _d(item["monthly"] or 0))}
         else:
             keyed[key] = item
     return keyed
@@ -176,8 +194,8 @@ def changed_items(base: Cost | None, head: Cost) -> list[dict[str, Any]]:
         old, new = before.get(key), after.get(key)
         if old is not None and new is not None and all(old[f] == new[f] for f in ("quantity", "unit", "unit_price", "monthly")):
             continue
-        old_monthly = _d(old["monthly"]) if old else Decimal(0)
-        new_monthly = _d(new["monthly"]) if new else Decimal(0)
+        old_monthly = _d(old["monthly"] or 0) if old else Decimal(0)
+        new_monthly = _d(new["monthly"] or 0) if new else Decimal(0)
         change = "added" if old is None else "removed" if new is None else "changed"
         changes.append({"change": change, "key": key, "before": old_monthly if old else None, "after": new_monthly if new else None, "delta": new_monthly - old_monthly})
     changes.sort(key=lambda c: (-abs(c["delta"]), c["key"]))
@@ -225,6 +243,7 @@ def _warnings(base: Cost | None, head: Cost) -> list[str]:
             lines.append(f"> ⚠️ **Near budget:** the new estimate uses {share * 100:.1f}% of the {money(budget)} monthly budget.")
     if base and base.get("budget") != head.get("budget"):
         lines.append(f"> The budget changed: {money(base.get('budget') or 0)} → {money(head.get('budget') or 0)}.")
+    lines += [f"> ⚠️ {line}" for line in _unpriced_note(head)]
     if base and base.get("prices_as_of") != head.get("prices_as_of"):
         lines.append(f"> Prices changed ({base.get('prices_as_of')} → {head.get('prices_as_of')}): part of the difference is price, not sizing.")
     return [*lines, ""] if lines else []
