@@ -13,10 +13,13 @@ from infra.components.edge import Edge, EdgeArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
-from infra.components.providers import aws_provider, cloudflare_provider
+from infra.components.providers import aws_provider, check_dns_zone, cloudflare_provider
 
 cfg = stack_config.load()
 aws = pulumi.ResourceOptions(providers={"aws": aws_provider(cfg)})
+cloudflare = cloudflare_provider(cfg)
+# Before anything is created: a wrong zone id would fail at the first DNS record, an hour in.
+check_dns_zone(cfg, cloudflare)
 
 keys = Keys(cfg.name, KeysArgs(region=cfg.aws.region, protect=cfg.protection.protect, retain_on_delete=cfg.protection.retain_on_delete), opts=aws)
 network = Network(cfg.name, NetworkArgs(config=cfg.network, kms_key_arn=keys.key_arn), opts=aws)
@@ -63,7 +66,7 @@ if cfg.working_hours is not None and (cfg.database.stop_off_hours or sleeping_gr
 budget = Budget(cfg.name, BudgetArgs(config=cfg.budget, environment=cfg.environment, tags=cfg.base_tags()), opts=aws)
 
 # On the cluster: Kubernetes objects through the cluster's provider, DNS through Cloudflare's.
-on_cluster = pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(providers=[cluster.k8s_provider, cloudflare_provider(cfg)]))
+on_cluster = pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(providers=[cluster.k8s_provider, cloudflare]))
 edge = Edge(
     cfg.name,
     EdgeArgs(

@@ -7,10 +7,14 @@ account. Default providers are disabled in Pulumi.yaml.
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
-from infra.config import StackConfig
+from infra.config import PROJECT, ConfigError, StackConfig
+
+# Where a user finds the right value.
+ZONE_ID_HINT = "copy the Zone ID from the zone's Overview page in the Cloudflare dashboard (right column, API section)"
 
 
 def aws_provider(config: StackConfig) -> aws.Provider:
@@ -36,3 +40,21 @@ def _snake(role: dict) -> dict:
 def cloudflare_provider(config: StackConfig) -> cloudflare.Provider:
     """Cloudflare with the stack's secret API token (never the ambient environment's)."""
     return cloudflare.Provider("cloudflare", api_token=config.secrets["cloudflare_api_token"])
+
+
+def check_dns_zone(config: StackConfig, provider: cloudflare.Provider) -> None:
+    """Stop, before any cloud resource exists, when `dns.zone_id` is not the domain's zone.
+
+    A wrong id would otherwise surface at the first DNS record, after the VPC, EKS and RDS
+    (most of an hour) were created. A synchronous lookup runs while the program registers its
+    first resources (the providers), so nothing is created in AWS or Cloudflare yet. It lists
+    the zones named `dns.domain` (GET /zones?name=...) instead of reading the zone by id: a
+    failed invoke fails the whole program with the provider's error, a list is simply empty.
+    """
+    key = f"{PROJECT}:dns.zone_id"
+    zone_id, domain = config.dns.zone_id, config.dns.domain
+    zones = cloudflare.get_zones(name=domain, opts=pulumi.InvokeOptions(provider=provider)).results
+    ids = sorted(z.id for z in zones)
+    if zone_id not in ids:
+        seen = f"its zone id is {', '.join(ids)}" if ids else "the API token sees no zone of that name"
+        raise ConfigError(key, f"{zone_id} is not the Cloudflare zone of dns.domain {domain} ({seen}); {ZONE_ID_HINT}")

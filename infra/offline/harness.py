@@ -115,8 +115,18 @@ def _close_loop() -> None:
     asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def run_program(stack: str, *, root: Path = ROOT, overrides: dict[str, Any] | None = None, substitute_secrets: bool = True) -> ProgramRun:
+def run_program(
+    stack: str,
+    *,
+    root: Path = ROOT,
+    overrides: dict[str, Any] | None = None,
+    substitute_secrets: bool = True,
+    cloudflare_zones: dict[str, str] | None = None,
+) -> ProgramRun:
     """Execute `__main__.py` once under mocks and return everything the engine saw.
+
+    `cloudflare_zones` (zone id -> name) is what the Cloudflare account holds; by default the
+    stack file's zone, named as its domain.
 
     Raises what the program raises (a `ConfigError` for bad input) after the runtime has
     settled, so a caller can assert that nothing was registered.
@@ -131,7 +141,9 @@ def run_program(stack: str, *, root: Path = ROOT, overrides: dict[str, Any] | No
 
     stack_file = read_stack_file(stack, root, overrides, substitute_secrets=substitute_secrets)
     region = stack_file.values.get("aws:region") or "us-east-1"
-    mocks = PlatformMocks(region=str(region))
+    dns = stack_file.values.get(f"{PROJECT}:dns")
+    zones = {dns["zone_id"]: dns["domain"]} if isinstance(dns, dict) and "zone_id" in dns and "domain" in dns else {}
+    mocks = PlatformMocks(region=str(region), cloudflare_zones=zones if cloudflare_zones is None else cloudflare_zones)
     monitor = RecordingMonitor(mocks)
     handler = _Diagnostics()
     logger = logging.getLogger(f"infra.offline.{stack}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -70,6 +70,9 @@ class Registration:
 class PlatformMocks(pulumi.runtime.Mocks):
     region: str = "us-east-1"
     account_id: str = ACCOUNT_ID
+    # The Cloudflare zones the API token can read: zone id -> zone name. The harness fills it
+    # from the stack file (the zone a user configured exists and is the domain's).
+    cloudflare_zones: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ resources
 
@@ -421,7 +424,15 @@ def _kubeconfig(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     return {"result": json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []})}
 
 
+def _cloudflare_zones(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    """GET /zones?name=: the account's zones of that name (none is an empty list, not an error)."""
+    name = args.get("name")
+    results = [{"id": zid, "name": zname, "status": "active"} for zid, zname in sorted(m.cloudflare_zones.items()) if name in (None, zname)]
+    return {"id": _hex(str(name), 10), "name": name, "results": results}
+
+
 _CALLS = {
+    "cloudflare:index/getZones:getZones": _cloudflare_zones,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _azs,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
     "aws:index/getPartition:getPartition": _partition,
