@@ -471,11 +471,43 @@ _STAGING_FLOOR: tuple[tuple[str, Any, str], ...] = (
 )
 
 
+# Availability Zones per region, for the regions the program prices (AWS "Regions and
+# Availability Zones", docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html).
+# Another region is checked at deploy time, by the network's AZ lookup, with the same line.
+REGION_AZ_COUNT = {"us-east-1": 6, "eu-west-1": 3, "eu-south-2": 3}
+# The NLB takes the cluster's name, `platform-<environment>`; ELB names are at most 32
+# characters (CreateLoadBalancer, Name).
+LOAD_BALANCER_NAME_MAX = 32
+
+
+def instance_architecture(instance_type: str) -> str:
+    """arm64 for Graviton: a `g` among the attributes after the generation digit (m7g, t4g,
+    r6gd, c6gn, im4gn, g5g) or the a1 family; x86_64 otherwise (m5, m6i, m5dn, g5, gr6)."""
+    family = instance_type.split(".")[0]
+    match = re.fullmatch(r"[a-z]+\d+([a-z-]*)", family)
+    return "arm64" if family == "a1" or (match is not None and "g" in match.group(1)) else "x86_64"
+
+
 def _check_cross_section(c: StackConfig) -> None:
     try:
         c.network.subnet_plan()
     except cidr.CidrError as exc:
         raise ConfigError(f"{PROJECT}:network.cidr", str(exc)) from None
+    azs = REGION_AZ_COUNT.get(c.aws.region)
+    if azs is not None and c.network.az_count > azs:
+        raise ConfigError(f"{PROJECT}:network.az_count", f"{c.network.az_count} AZs requested but {c.aws.region} has {azs}")
+    if len(c.name) > LOAD_BALANCER_NAME_MAX:
+        raise ConfigError(
+            f"{PROJECT}:environment",
+            f"'{c.environment}' is too long: the load balancer is named {c.name} ({len(c.name)} characters) and AWS allows {LOAD_BALANCER_NAME_MAX}",
+        )
+    for i, group in enumerate(c.cluster.node_groups):
+        arches = sorted({instance_architecture(t) for t in group.instance_types})
+        if len(arches) > 1:
+            raise ConfigError(
+                f"{PROJECT}:cluster.node_groups[{i}].instance_types",
+                f"mixes {' and '.join(arches)} instance types ({', '.join(group.instance_types)}); a managed node group runs one AMI, so one architecture",
+            )
     floors = {"production": _PRODUCTION_FLOOR, "staging": _STAGING_FLOOR, "development": ()}[c.tier]
     for key, ok, requirement in floors:
         if not ok(c):

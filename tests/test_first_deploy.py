@@ -95,3 +95,34 @@ def test_helm_releases_wait_for_every_node_group(stack):
     assert groups and len(releases) == 2
     for release in releases:
         assert groups <= set(release["dependencies"]), release["urn"]
+
+
+# Checks a component or AWS makes, run first at config load with the same one-line error.
+@pytest.mark.parametrize(
+    ("stack", "changes", "region", "message"),
+    [
+        ("prod", {"network": {"az_count": 4}}, "eu-west-1", "platform:network.az_count: 4 AZs requested but eu-west-1 has 3"),
+        ("staging", {"environment": "staging-for-the-payments-team"}, "us-east-1",
+         "platform:environment: 'staging-for-the-payments-team' is too long: the load balancer is named platform-staging-for-the-payments-team (38 characters) and AWS allows 32"),
+        ("staging", {"cluster": {"node_groups": [{"name": "general", "instance_types": ["m5.large", "m6g.large"], "min_size": 1, "desired_size": 1, "max_size": 2}]}}, "us-east-1",
+         "platform:cluster.node_groups[0].instance_types: mixes arm64 and x86_64 instance types (m5.large, m6g.large); a managed node group runs one AMI, so one architecture"),
+    ],
+    ids=["az-count-of-the-region", "load-balancer-name-length", "mixed-architecture"],
+)
+def test_deploy_time_limits_are_checked_at_config_load(stack, changes, region, message):
+    with open(f"Pulumi.{stack}.yaml", encoding="utf-8") as fh:
+        raw = {k.removeprefix("platform:"): v for k, v in yaml.safe_load(fh)["config"].items() if k.startswith("platform:")}
+    for key, value in changes.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(ConfigError) as err:
+        config.parse(raw, stack=stack, aws={"region": region})
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "architecture"),
+    [("m5.large", "x86_64"), ("m6i.large", "x86_64"), ("m5dn.large", "x86_64"), ("g5.xlarge", "x86_64"), ("m7i-flex.large", "x86_64"),
+     ("m7g.large", "arm64"), ("t4g.medium", "arm64"), ("m6gd.large", "arm64"), ("c6gn.large", "arm64"), ("g5g.xlarge", "arm64"), ("a1.large", "arm64")],
+)
+def test_instance_architecture(instance_type, architecture):
+    assert config.instance_architecture(instance_type) == architecture
