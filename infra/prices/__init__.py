@@ -87,17 +87,3 @@ def for_region(region: str) -> Catalogue | None:
 def known_skus(family: Literal["ec2", "rds_postgres", "elasticache"]) -> frozenset[str]:
     """Every SKU of `family` any catalogue prices: the instance classes config accepts."""
     return frozenset(sku for region in regions() for sku in getattr(load(region), family))
-
-
-def hourly(family: Literal["ec2", "rds_postgres", "elasticache"], sku: str, catalogue: Catalogue | None = None) -> float:
-    table = getattr(catalogue or load(), family)
-    if sku not in table:
-        raise MissingPrice(family, sku)
-    return table[sku].hourly
-
-
-def unit(name: str, catalogue: Catalogue | None = None) -> UnitPrice:
-    table = (catalogue or load()).unit_prices
-    if name not in table:
-        raise MissingPrice("unit_prices", name)
-    return table[name]
