@@ -74,8 +74,10 @@ def test_jwt_secrets_are_long_random_values(stack):
     p = plan(stack)
     for which in ("jwt-secret", "jwt-refresh-secret"):
         password = p.named("random:index/randomPassword:RandomPassword", f"platform-{stack}-{which}")
-        assert password["inputs"]["length"] == 64
+        assert password["inputs"]["length"] == 64 and password["inputs"]["special"] is False
         assert password["outputs"]["result"] == "[secret]"
+        # A replaced signing key logs every user out: protected wherever the stack protects its data.
+        assert password["protect"] is (stack == "prod")
 
 
 def test_no_export_is_a_plain_secret(stack):

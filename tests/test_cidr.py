@@ -85,11 +85,42 @@ def test_any_plan_that_fits_is_disjoint_aligned_and_inside(base, vpc_prefix, azs
     assert all(a.broadcast_address < b.network_address for a, b in zip(ordered, ordered[1:]))
 
 
-@given(vpc_prefix=st.integers(16, 24), azs=st.integers(1, 6), tiers=tier_sizes)
-def test_plans_are_deterministic(vpc_prefix, azs, tiers):
-    vpc = f"10.0.0.0/{vpc_prefix}"
-    try:
-        first = plan_subnets(vpc, azs, tiers)
-    except CidrError:
-        return
-    assert plan_subnets(vpc, azs, tiers) == first
+# The same inputs always give these exact blocks: largest tier first, equal sizes in the
+# order given, AZs counting up, no gap.
+@pytest.mark.parametrize(
+    ("vpc", "azs", "tiers", "expected"),
+    [
+        (
+            "10.10.0.0/16",
+            2,
+            DEFAULT_TIERS,
+            {"private": ["10.10.0.0/19", "10.10.32.0/19"], "public": ["10.10.64.0/24", "10.10.65.0/24"], "isolated": ["10.10.66.0/24", "10.10.67.0/24"]},
+        ),
+        (
+            "10.0.0.0/24",
+            2,
+            {"private": 26, "public": 28, "isolated": 28},
+            {"private": ["10.0.0.0/26", "10.0.0.64/26"], "public": ["10.0.0.128/28", "10.0.0.144/28"], "isolated": ["10.0.0.160/28", "10.0.0.176/28"]},
+        ),
+        # a smaller tier named first still comes after the larger one
+        ("10.0.0.0/16", 3, {"public": 24, "private": 19}, {"public": ["10.0.96.0/24", "10.0.97.0/24", "10.0.98.0/24"], "private": ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"]}),
+        # equal sizes keep the order given
+        ("10.0.0.0/16", 2, {"public": 24, "isolated": 24}, {"public": ["10.0.0.0/24", "10.0.1.0/24"], "isolated": ["10.0.2.0/24", "10.0.3.0/24"]}),
+        (
+            "172.16.0.0/20",
+            6,
+            {"private": 23, "public": 27, "isolated": 27},
+            {
+                "private": ["172.16.0.0/23", "172.16.2.0/23", "172.16.4.0/23", "172.16.6.0/23", "172.16.8.0/23", "172.16.10.0/23"],
+                "public": ["172.16.12.0/27", "172.16.12.32/27", "172.16.12.64/27", "172.16.12.96/27", "172.16.12.128/27", "172.16.12.160/27"],
+                "isolated": ["172.16.12.192/27", "172.16.12.224/27", "172.16.13.0/27", "172.16.13.32/27", "172.16.13.64/27", "172.16.13.96/27"],
+            },
+        ),
+        # a plan that fills the VPC exactly
+        ("192.168.0.0/28", 1, {"private": 28}, {"private": ["192.168.0.0/28"]}),
+    ],
+)
+def test_layouts_are_exact(vpc, azs, tiers, expected):
+    plan = plan_subnets(vpc, azs, tiers)
+    assert {tier: plan.cidrs(tier) for tier in tiers} == expected
+    assert str(plan.vpc) == vpc

@@ -1,8 +1,12 @@
 """The EKS cluster and its node groups: exact inputs per stack, and the controls they satisfy."""
 
+import shutil
+
 import pytest
 
-from infra.components.cluster import KUBERNETES_VERSION, ami_type
+from infra.components.cluster import ami_type
+from infra.config import ConfigError
+from infra.offline.harness import ROOT, run_program
 from tests.conftest import STACKS, plan, stack_config
 
 CLUSTER = "eks:index:Cluster"
@@ -26,7 +30,7 @@ LOG_TYPES = {
 
 def test_one_kubernetes_version_everywhere():
     versions = {plan(s).named(CLUSTER, f"platform-{s}-eks")["inputs"]["version"] for s in STACKS}
-    assert versions == {KUBERNETES_VERSION}
+    assert versions == {"1.35"}
 
 
 def test_control_plane(stack):
@@ -120,3 +124,72 @@ def test_the_cluster_does_not_wait_on_the_data_stores(stack):
     data = {s["urn"] for s in p.states if s["type"].startswith(("aws:rds/", "aws:elasticache/"))}
     for state in p.of_type(CLUSTER) + p.of_type(NODE_GROUP):
         assert not data & set(state["dependencies"])
+
+
+
+def _with_groups(stack: str, **instance_types: list[str]) -> dict:
+    """The committed cluster config of `stack` with the named groups' instance types replaced."""
+    cluster = stack_config(stack)["platform:cluster"]
+    groups = [{**g, "instance_types": instance_types.get(g["name"], g["instance_types"])} for g in cluster["node_groups"]]
+    return {"platform:cluster": {**cluster, "node_groups": groups}}
+
+
+@pytest.mark.parametrize(
+    ("stack", "instance_types", "message"),
+    [
+        ("staging", {"general": ["m5.large", "m6g.large"]}, "platform:cluster.node_groups[0].instance_types: mixes arm64 and x86_64 instance types (m5.large, m6g.large); a managed node group runs one AMI, so one architecture"),
+        ("prod", {"spot": ["t4g.medium", "t3.medium"]}, "platform:cluster.node_groups[1].instance_types: mixes arm64 and x86_64 instance types (t4g.medium, t3.medium); a managed node group runs one AMI, so one architecture"),
+    ],
+)
+def test_a_node_group_mixing_arm_and_x86_stops_the_program_before_any_resource(stack, instance_types, message):
+    with pytest.raises(ConfigError) as err:
+        run_program(stack, overrides=_with_groups(stack, **instance_types))
+    assert str(err.value) == message
+    assert err.value.registered == []
+
+
+# The component alone, given a config that skipped validation (model_copy does not validate):
+# its own check is the last line before EKS would refuse the node group.
+PROGRAM = """
+from infra import config
+from infra.config import NodeGroupConfig
+from infra.components.cluster import Cluster, ClusterArgs
+
+cfg = config.load()
+groups = [NodeGroupConfig(name=name, instance_types=["m5.large"], min_size=1, desired_size=1, max_size=2).model_copy(update={{"instance_types": types}}) for name, types in {groups}]
+Cluster(
+    cfg.name,
+    ClusterArgs(
+        config=cfg.cluster.model_copy(update={{"node_groups": groups}}),
+        cluster_name=cfg.name,
+        vpc_id="vpc-0123456789abcdef0",
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        node_security_group_id="sg-0123456789abcdef0",
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+    ),
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ([("general", ["m5.large", "m6g.large"])], "node group(s) general mix ARM and x86 instance types; a managed node group has one AMI"),
+        (
+            [("general", ["m7g.large", "m7i.large"]), ("ok", ["m6g.large"]), ("spot", ["t3.medium", "t4g.medium"])],
+            "node group(s) general, spot mix ARM and x86 instance types; a managed node group has one AMI",
+        ),
+    ],
+)
+def test_the_cluster_component_refuses_a_mixed_node_group_itself(tmp_path, groups, message):
+    shutil.copy(ROOT / "Pulumi.staging.yaml", tmp_path / "Pulumi.staging.yaml")
+    (tmp_path / "__main__.py").write_text(PROGRAM.format(groups=groups), encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        run_program("staging", root=tmp_path)
+    assert str(err.value) == message
+
+
+def test_a_node_group_of_several_arm_types_gets_the_arm_ami():
+    p = plan("staging", **_with_groups("staging", general=["m6g.large", "m7g.large", "t4g.medium"]))
+    inputs = p.named(NODE_GROUP, "platform-staging-general")["inputs"]
+    assert (inputs["instanceTypes"], inputs["amiType"]) == (["m6g.large", "m7g.large", "t4g.medium"], "AL2023_ARM_64_STANDARD")

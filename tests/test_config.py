@@ -22,7 +22,19 @@ def parse(raw: dict[str, Any], stack: str = "staging", secret_keys: frozenset[st
 
 def with_change(stack: str, path: str, value: Any) -> dict[str, Any]:
     """The committed config of `stack` with one dotted path set (or removed when value is ...)."""
-    raw = copy.deepcopy(raw_of(stack))
+    return changed(raw_of(stack), path, value)
+
+
+def with_changes(stack: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """The committed config of `stack` with every dotted path of `changes` set."""
+    raw = raw_of(stack)
+    for path, value in changes.items():
+        raw = changed(raw, path, value)
+    return raw
+
+
+def changed(raw: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(raw)
     *parents, leaf = path.split(".")
     node = raw
     for part in parents:
@@ -63,6 +75,7 @@ def test_committed_stack_files_are_valid(stack):
         ("staging", "network.cidr", "52.20.0.0/16", "platform:network.cidr: 52.20.0.0/16 is not a private (RFC 1918) range"),
         ("staging", "network.cidr", "10.20.0.0/18", "platform:network.cidr: 10.20.0.0/18 (16384 addresses) cannot hold 2 AZs x (private /19 + public /24 + isolated /24) = 17408 addresses"),
         ("staging", "cluster.public_access_cidrs", ["0.0.0.0/0"], "platform:cluster.public_access_cidrs[0]: 0.0.0.0/0 opens the API endpoint to the internet; list office/VPN ranges of /8 or narrower"),
+        ("staging", "cluster.public_access_cidrs", ["203.0.113.0/24", "198.0.0.0/7"], "platform:cluster.public_access_cidrs[1]: 198.0.0.0/7 opens the API endpoint to the internet; list office/VPN ranges of /8 or narrower"),
         # ranges
         ("staging", "network.az_count", 1, "platform:network.az_count: must be >= 2, got 1"),
         ("staging", "network.az_count", 7, "platform:network.az_count: must be <= 6, got 7"),
@@ -76,6 +89,8 @@ def test_committed_stack_files_are_valid(stack):
         ("staging", "database.instance_class", "db.x9.huge", "platform:database.instance_class: unknown RDS instance class 'db.x9.huge'; allowed: db.m5.large, db.m6g.large, db.m6i.large, db.r6g.large, db.t3.large, db.t3.medium, db.t3.micro, db.t3.small, db.t4g.medium"),
         ("staging", "cache.node_type", "cache.t1.micro", "platform:cache.node_type: unknown ElastiCache node type 'cache.t1.micro'; allowed: cache.m5.large, cache.m6g.large, cache.r6g.large, cache.t3.medium, cache.t3.micro, cache.t3.small, cache.t4g.small"),
         ("staging", "cluster.node_groups.0.instance_types", ["m5.large", "p5.48xlarge"], "platform:cluster.node_groups[0].instance_types[1]: unknown EC2 instance type 'p5.48xlarge'; allowed: m5.large, m5.xlarge, m6g.large, m6i.large, m7g.large, m7i.large, t3.large, t3.medium, t3.small, t4g.medium"),
+        ("staging", "cluster.node_groups.0.instance_types", ["m5.large", "m6g.large"], "platform:cluster.node_groups[0].instance_types: mixes arm64 and x86_64 instance types (m5.large, m6g.large); a managed node group runs one AMI, so one architecture"),
+        ("prod", "cluster.node_groups.1.instance_types", ["t4g.medium", "t3.medium"], "platform:cluster.node_groups[1].instance_types: mixes arm64 and x86_64 instance types (t4g.medium, t3.medium); a managed node group runs one AMI, so one architecture"),
         # coherence
         ("staging", "cache.automatic_failover", False, "platform:cache: num_nodes is 2 but automatic_failover is off: replicas without failover are paid for and never used; turn automatic_failover on or set num_nodes to 1"),
         ("staging", "cluster.log_types", ["api"], "platform:cluster.log_types: must include api, audit, authenticator (missing audit, authenticator)"),
@@ -85,12 +100,7 @@ def test_committed_stack_files_are_valid(stack):
         ("staging", "tags", {"Environment": "x"}, "platform:tags: Environment are set by the program and cannot be overridden"),
         ("dev", "working_hours", ..., "platform:working_hours: required when database.stop_off_hours or a node group's scale_to_zero_off_hours is set"),
         ("dev", "working_hours.timezone", "Mars/Olympus", "platform:working_hours.timezone: 'Mars/Olympus' is not an IANA time zone (e.g. Europe/Madrid)"),
-        # unsafe production settings
-        ("prod", "database.multi_az", False, "platform:database.multi_az: must be true in a production tier"),
-        ("prod", "database.backup_retention_days", 7, "platform:database.backup_retention_days: must be at least 30 in a production tier (point-in-time recovery window)"),
-        ("prod", "cache.multi_az", False, "platform:cache.multi_az: must be true in a production tier"),
-        ("prod", "protection", {"deletion_protection": False}, "platform:protection.deletion_protection: must be true in a production tier"),
-        ("prod", "protection", {"protect": False}, "platform:protection.protect: must be true in a production tier"),
+        # unsafe production settings (the safety floor: test_production_floor below)
         ("prod", "app.external_services", "mock", "platform:app.external_services: 'mock' is not allowed in a production tier; use live"),
         ("staging", "protection", {"final_snapshots": False, "protect": False}, "platform:protection.final_snapshots: must be true in a staging tier"),
     ],
@@ -100,6 +110,71 @@ def test_bad_input_names_the_key_and_what_is_allowed(stack, path, value, message
         parse(with_change(stack, path, value), stack=stack)
     assert str(err.value) == message
     assert "\n" not in str(err.value)
+
+
+# Every row of the production safety floor, each alone (the rest of the prod file is valid).
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"database.multi_az": False}, "platform:database.multi_az: must be true in a production tier"),
+        ({"database.backup_retention_days": 29}, "platform:database.backup_retention_days: must be at least 30 in a production tier (point-in-time recovery window)"),
+        ({"database.backup_retention_days": 7}, "platform:database.backup_retention_days: must be at least 30 in a production tier (point-in-time recovery window)"),
+        ({"database.read_replicas": 0, "database.stop_off_hours": True}, "platform:database.stop_off_hours: must be false in a production tier"),
+        ({"cache.num_nodes": 1, "cache.automatic_failover": False, "cache.multi_az": False}, "platform:cache.automatic_failover: must be true in a production tier"),
+        ({"cache.multi_az": False}, "platform:cache.multi_az: must be true in a production tier"),
+        ({"cache.snapshot_retention_days": 0}, "platform:cache.snapshot_retention_days: must be at least 1 in a production tier"),
+        ({"protection": {"protect": False}}, "platform:protection.protect: must be true in a production tier"),
+        ({"protection": {"retain_on_delete": False}}, "platform:protection.retain_on_delete: must be true in a production tier"),
+        ({"protection": {"deletion_protection": False}}, "platform:protection.deletion_protection: must be true in a production tier"),
+        ({"protection": {"final_snapshots": False}}, "platform:protection.final_snapshots: must be true in a production tier"),
+        ({"cluster.node_groups.1.scale_to_zero_off_hours": True}, "platform:cluster.node_groups[1].scale_to_zero_off_hours: must be false in a production tier"),
+    ],
+    ids=lambda v: ",".join(v) if isinstance(v, dict) else None,
+)
+def test_production_floor(changes, message):
+    with pytest.raises(ConfigError) as err:
+        parse(with_changes("prod", changes), stack="prod")
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"database.backup_retention_days": 30}, {"cache.snapshot_retention_days": 1}, {"cluster.node_groups.1.scale_to_zero_off_hours": False}],
+    ids=lambda v: ",".join(v),
+)
+def test_production_floor_lets_the_minimum_through(changes):
+    assert parse(with_changes("prod", changes), stack="prod").tier == "production"
+
+
+def test_public_access_cidrs_of_slash_8_or_narrower_are_accepted():
+    cidrs = ["198.0.0.0/8", "203.0.113.0/24", "192.0.2.10/32"]
+    cfg = parse(with_change("staging", "cluster.public_access_cidrs", cidrs))
+    assert cfg.cluster.public_access_cidrs == cidrs
+
+
+def test_database_defaults():
+    """What a database section gets for every key it leaves out."""
+    raw = with_change("staging", "database", {"instance_class": "db.t3.medium", "allocated_storage_gb": 100})
+    assert parse(raw).database.model_dump() == {
+        "instance_class": "db.t3.medium",
+        "allocated_storage_gb": 100,
+        "max_allocated_storage_gb": 0,
+        "multi_az": True,
+        "backup_retention_days": 7,
+        "backup_window": "03:00-04:00",
+        "maintenance_window": "sun:04:30-sun:05:30",
+        "read_replicas": 0,
+        "database_name": "app",
+        "admin_username": "app_admin",
+        "monitoring_interval": 60,
+        "stop_off_hours": False,
+        "master_password_generation": 1,
+    }
+
+
+def test_backup_retention_defaults_to_7_days():
+    raw = with_change("staging", "database.backup_retention_days", ...)
+    assert parse(raw).database.backup_retention_days == 7
 
 
 def test_a_secret_in_plain_text_is_refused():

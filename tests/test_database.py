@@ -50,6 +50,8 @@ def test_encrypted_with_the_stack_key_everywhere(stack):
         inputs = db["inputs"]
         assert inputs["storageEncrypted"] is True and inputs["kmsKeyId"] == key
         assert inputs["performanceInsightsEnabled"] is True and inputs["performanceInsightsKmsKeyId"] == key
+        # The free tier, which is what the cost model prices; longer retention is billed per vCPU.
+        assert inputs["performanceInsightsRetentionPeriod"] == 7
     assert _db(stack)["inputs"]["masterUserSecretKmsKeyId"] == key
 
 

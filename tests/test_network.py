@@ -9,10 +9,13 @@ from tests.conftest import plan
 SUBNET = "aws:ec2/subnet:Subnet"
 
 EXPECTED = {
-    "dev": {"cidr": "10.10.0.0/16", "azs": 2, "nats": 1, "private": ["10.10.0.0/19", "10.10.32.0/19"], "isolated": ["10.10.66.0/24", "10.10.67.0/24"], "retention": 30},
-    "staging": {"cidr": "10.20.0.0/16", "azs": 2, "nats": 1, "private": ["10.20.0.0/19", "10.20.32.0/19"], "isolated": ["10.20.66.0/24", "10.20.67.0/24"], "retention": 90},
-    "prod": {"cidr": "10.30.0.0/16", "azs": 3, "nats": 3, "private": ["10.30.0.0/19", "10.30.32.0/19", "10.30.64.0/19"], "isolated": ["10.30.99.0/24", "10.30.100.0/24", "10.30.101.0/24"], "retention": 365},
+    "dev": {"cidr": "10.10.0.0/16", "azs": 2, "nats": 1, "private": ["10.10.0.0/19", "10.10.32.0/19"], "public": ["10.10.64.0/24", "10.10.65.0/24"], "isolated": ["10.10.66.0/24", "10.10.67.0/24"], "retention": 30},
+    "staging": {"cidr": "10.20.0.0/16", "azs": 2, "nats": 1, "private": ["10.20.0.0/19", "10.20.32.0/19"], "public": ["10.20.64.0/24", "10.20.65.0/24"], "isolated": ["10.20.66.0/24", "10.20.67.0/24"], "retention": 90},
+    "prod": {"cidr": "10.30.0.0/16", "azs": 3, "nats": 3, "private": ["10.30.0.0/19", "10.30.32.0/19", "10.30.64.0/19"], "public": ["10.30.96.0/24", "10.30.97.0/24", "10.30.98.0/24"], "isolated": ["10.30.99.0/24", "10.30.100.0/24", "10.30.101.0/24"], "retention": 365},
 }
+TIERS = ("public", "private", "isolated")
+# Kubernetes finds its load balancers' subnets by these tags.
+ROLE_TAGS = {"public": {"kubernetes.io/role/elb": "1"}, "private": {"kubernetes.io/role/internal-elb": "1"}, "isolated": {}}
 
 
 def test_vpc(stack):
@@ -23,9 +26,11 @@ def test_vpc(stack):
 
 def test_subnets_per_tier_and_az(stack):
     p, want = plan(stack), EXPECTED[stack]
-    for tier in ("private", "isolated"):
-        got = [p.named(SUBNET, f"platform-{stack}-{tier}-{i + 1}")["inputs"]["cidrBlock"] for i in range(want["azs"])]
-        assert got == want[tier]
+    for tier in TIERS:
+        for i in range(want["azs"]):
+            inputs = p.named(SUBNET, f"platform-{stack}-{tier}-{i + 1}")["inputs"]
+            assert inputs["cidrBlock"] == want[tier][i]
+            assert inputs["tags"] == {"Name": f"platform-{stack}-{tier}-{i + 1}", "Tier": tier, **ROLE_TAGS[tier]}
     subnets = p.of_type(SUBNET)
     assert len(subnets) == 3 * want["azs"]
     assert all(s["inputs"]["mapPublicIpOnLaunch"] is False for s in subnets)
@@ -68,6 +73,9 @@ def test_flow_logs_go_to_an_encrypted_log_group_with_retention(stack):
     assert log_group["inputs"]["kmsKeyId"] == key["outputs"]["arn"]
     flow = p.named("aws:ec2/flowLog:FlowLog", f"platform-{stack}-flow-log")["inputs"]
     assert flow["trafficType"] == "ALL" and flow["logDestination"] == log_group["outputs"]["arn"]
+    assert flow["logDestinationType"] == "cloud-watch-logs"
+    # one-minute buckets, not the 10-minute default: incident timelines need the detail
+    assert flow["maxAggregationInterval"] == 60
     assert flow["vpcId"] == p.named("aws:ec2/vpc:Vpc", "-vpc")["id"]
     trust = json.loads(p.named("aws:iam/role:Role", f"platform-{stack}-flow-logs-role")["inputs"]["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
@@ -103,3 +111,15 @@ def test_network_outputs(stack):
     assert outputs["vpc_id"].startswith("vpc-0")
     assert len(outputs["private_subnet_ids"]) == EXPECTED[stack]["azs"]
     assert all(s.startswith("subnet-0") for s in outputs["isolated_subnet_ids"])
+
+
+def test_each_subnet_output_lists_exactly_its_tier_in_az_order(stack):
+    """The internet-facing load balancer lands where `public_subnet_ids` says: never in a private subnet."""
+    p, azs = plan(stack), EXPECTED[stack]["azs"]
+    by_tier = {tier: [s for s in p.of_type(SUBNET) if s["inputs"]["tags"]["Tier"] == tier] for tier in TIERS}
+    for tier in TIERS:
+        in_order = [p.named(SUBNET, f"platform-{stack}-{tier}-{i + 1}") for i in range(azs)]
+        assert sorted(s["urn"] for s in by_tier[tier]) == sorted(s["urn"] for s in in_order)
+        assert p.outputs[f"{tier}_subnet_ids"] == [s["id"] for s in in_order]
+        assert [s["inputs"]["cidrBlock"] for s in in_order] == EXPECTED[stack][tier]
+    assert len({i for tier in TIERS for i in p.outputs[f"{tier}_subnet_ids"]}) == 3 * azs

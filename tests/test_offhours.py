@@ -77,6 +77,8 @@ def test_dev_sleeps_nights_and_weekends_in_madrid():
         assert target["arn"] == target_arn
         assert json.loads(target["input"]) == payload
         assert target["roleArn"].startswith(ROLE_ARN_PREFIX)
+        # A missed stop or start is retried for an hour, not for a day.
+        assert target["retryPolicy"] == {"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 10}
 
 
 def test_dev_role_is_least_privilege():

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 from infra.cli import main as cli_main
 from infra.config import ConfigError
 from infra.offline.harness import placeholder, run_program
+from infra.offline.plan import render
 from tests.conftest import STACKS, plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +41,7 @@ def test_json_plan_of_prod_is_shaped_like_pulumi_preview():
     assert result.stderr == ""
     data = json.loads(result.stdout)
     assert set(data) == {"config", "steps", "outputs", "changeSummary", "diagnostics"}
-    assert data["changeSummary"] == {"create": len(data["steps"])}
+    assert data["changeSummary"] == {"create": 114}
     assert data["steps"][0]["newState"]["type"] == "pulumi:pulumi:Stack"
     for step in data["steps"]:
         assert step["op"] == "create" and step["urn"].startswith("urn:pulumi:prod::platform::")
@@ -55,6 +57,43 @@ def test_human_plan_shows_components_counts_and_sizing(capsys):
     assert out.startswith("Offline plan of stack 'staging'")
     for expected in ("+ Network platform-staging", "+ Vpc platform-staging-vpc", "Resources: ", "network   10.20.0.0/16 across 2 AZs, NAT: single"):
         assert expected in out
+
+
+# Every step of the plan, the stack itself included, per committed stack.
+CREATES = {"dev": 110, "staging": 97, "prod": 114}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_change_summary_counts_every_step(stack):
+    data = plan(stack).data
+    assert data["changeSummary"] == {"create": CREATES[stack]}
+    assert len(data["steps"]) == CREATES[stack]
+
+
+def resource_counts(text: str) -> tuple[str, dict[str, int]]:
+    """The human plan's "Resources: N to create" line and its `type  count` lines."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Resources: "))
+    rows = [line.split() for line in lines[start + 1 : lines.index("", start)]]
+    return lines[start], {token: int(n) for token, n in rows}
+
+
+# The human plan's totals (the stack itself is not a resource to create) and a few types, literally.
+HUMAN_COUNTS = {
+    "dev": ("Resources: 109 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "aws:scheduler/schedule:Schedule": 4, "eks:index:ManagedNodeGroup": 1}),
+    "staging": ("Resources: 96 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "eks:index:ManagedNodeGroup": 1}),
+    "prod": ("Resources: 113 to create", {"aws:ec2/subnet:Subnet": 9, "aws:ec2/natGateway:NatGateway": 3, "aws:rds/instance:Instance": 2, "eks:index:ManagedNodeGroup": 2, "cloudflare:index/dnsRecord:DnsRecord": 6}),
+}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_human_plan_counts_each_type_exactly(stack):
+    p = plan(stack)
+    total, counts = resource_counts(render(p.data, stack))
+    assert counts == dict(Counter(s["type"] for s in p.states if s["type"] != "pulumi:pulumi:Stack"))
+    want_total, some = HUMAN_COUNTS[stack]
+    assert total == want_total
+    assert {token: counts[token] for token in some} == some
 
 
 def test_every_stack_file_plans(stack):

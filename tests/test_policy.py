@@ -1,8 +1,10 @@
 """Policy as code: the rules (policy/rules.py), `python -m infra check` and the CrossGuard pack.
 
 - a passing and a failing case for every rule, and the tier-dependent behaviour;
-- a production fixture plan (tests/fixtures/policy/prod-plan.json) that passes, and doctored
-  copies that fail with exactly the expected rule ids;
+- the enforcement level of every rule in every tier;
+- the program's own plans (`plan(stack).data`): prod passes every rule, dev and staging get
+  exactly their advisories; doctored copies of the prod plan fail with exactly the expected
+  rule ids;
 - the shapes a real `pulumi preview --json` produces: absent options, unknown values,
   JSON-encoded provider inputs, `aws:eks/cluster:Cluster`;
 - `infra.review.check.run` end to end;
@@ -55,9 +57,9 @@ from policy.rules import (
     VPC,
     Resource,
 )
+from tests.conftest import plan as plan_of
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "policy" / "prod-plan.json"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0d1e2f3a"
 
 
@@ -184,6 +186,66 @@ CASES = [
 ]
 
 
+# rule id -> enforcement in (development, staging, production): what the environment matrix
+# and the security baseline ask for, written out so that a changed level is a failing test.
+M, A, X = "mandatory", "advisory", "off"
+LEVELS = {
+    "rds-storage-encrypted": (M, M, M),
+    "rds-not-public": (M, M, M),
+    "rds-force-ssl": (M, M, M),
+    "rds-backup-retention": (M, M, M),
+    "rds-multi-az": (A, A, M),
+    "rds-deletion-protection": (X, A, M),
+    "rds-final-snapshot": (X, M, M),
+    "rds-iam-auth": (A, A, M),
+    "rds-log-exports": (A, A, M),
+    "elasticache-at-rest": (M, M, M),
+    "elasticache-in-transit": (M, M, M),
+    "elasticache-auth": (M, M, M),
+    "elasticache-subnet-group": (M, M, M),
+    "elasticache-failover": (M, M, M),
+    "elasticache-multi-az": (A, A, M),
+    "elasticache-snapshots": (A, A, M),
+    "elasticache-final-snapshot": (X, M, M),
+    "eks-endpoint-not-open": (M, M, M),
+    "eks-secrets-encryption": (M, M, M),
+    "eks-audit-logs": (M, M, M),
+    "eks-nodes-launch-template": (M, M, M),
+    "launch-template-imdsv2": (M, M, M),
+    "launch-template-ebs-encrypted": (M, M, M),
+    "launch-template-no-public-ip": (M, M, M),
+    "vpc-flow-logs": (M, M, M),
+    "default-sg-closed": (M, M, M),
+    "subnet-no-public-ip": (M, M, M),
+    "sg-no-world-ingress": (M, M, M),
+    "kms-rotation": (A, A, M),
+    "secret-cmk": (M, M, M),
+    "log-retention": (M, M, M),
+    "required-tags": (M, M, M),
+    "stateful-protected": (X, A, M),
+}
+
+
+def test_every_rule_has_its_levels():
+    assert {rule.id: rule.levels for rule in rules.RULES} == LEVELS
+
+
+@pytest.mark.parametrize(("tier", "column"), [("development", 0), ("staging", 1), ("production", 2)])
+@pytest.mark.parametrize("rule_id", list(LEVELS))
+def test_rule_level_per_tier(rule_id, tier, column):
+    """The level a violation is reported at, per tier (off: not reported at all)."""
+    expected = LEVELS[rule_id][column]
+    assert rules.RULES_BY_ID[rule_id].level(tier) == expected
+    (bad,) = [c.values[3] for c in CASES if c.values[0] == rule_id]
+    reported = {v.level for v in rules.evaluate(bad, tier) if v.rule == rule_id}
+    if expected == X:
+        assert reported == set()
+    elif rule_id == "rds-backup-retention" and tier != "production":
+        assert reported == set()  # its failing case (7 days) is enough below production
+    else:
+        assert reported == {expected}
+
+
 def test_every_rule_has_a_case():
     assert sorted(c.values[0] for c in CASES) == sorted(rules.RULES_BY_ID)
 
@@ -236,6 +298,27 @@ def test_read_replica_is_not_asked_for_primary_only_settings():
     found = ids(rules.evaluate([replica], "production"))
     assert not found & {"rds-multi-az", "rds-final-snapshot", "rds-backup-retention", "rds-deletion-protection", "stateful-protected", "rds-storage-encrypted"}
     assert "rds-not-public" in ids(rules.evaluate([res(RDS_INSTANCE, replicateSourceDb="p", publiclyAccessible=True)], "production"))
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "messages"),
+    [
+        (["203.0.113.0/24", "198.0.0.0/8"], []),
+        (["10.0.0.0/8"], []),
+        (
+            ["203.0.113.0/24", "198.0.0.0/7"],
+            ["publicAccessCidrs includes 198.0.0.0/7: set endpointPublicAccess: false, or list only office/VPN ranges (/8 or narrower)"],
+        ),
+        (
+            ["128.0.0.0/1"],
+            ["publicAccessCidrs includes 128.0.0.0/1: set endpointPublicAccess: false, or list only office/VPN ranges (/8 or narrower)"],
+        ),
+    ],
+    ids=["slash-8", "private-slash-8", "slash-7", "slash-1"],
+)
+def test_public_endpoint_allowlist_is_slash_8_or_narrower(cidrs, messages):
+    cluster = res(EKS_CLUSTER_COMPONENT, **{**ENDPOINT_OK, "publicAccessCidrs": cidrs})
+    assert [m for _, m in rules.RULES_BY_ID["eks-endpoint-not-open"].findings([cluster], "production")] == messages
 
 
 def test_aws_eks_cluster_shape_defaults_to_an_open_endpoint():
@@ -293,11 +376,13 @@ def test_stack_tier(config, providers, expected):
 
 
 # ---------------------------------------------------------------------------- plans
+# The passing cases are the program's own plans; a failing case is a doctored copy of one.
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def prod_plan() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())
+    """A private copy of the program's prod plan (the cached one stays untouched)."""
+    return copy.deepcopy(plan_of("prod").data)
 
 
 def state(plan: dict[str, Any], type_: str, name: str) -> dict[str, Any]:
@@ -305,13 +390,39 @@ def state(plan: dict[str, Any], type_: str, name: str) -> dict[str, Any]:
     return found
 
 
-def test_production_fixture_passes_every_rule(prod_plan):
+def test_production_plan_passes_every_rule(prod_plan):
     report = check.check_plan(prod_plan)
     assert report.violations == []
     assert (report.tier, report.tier_source) == ("production", "config platform:tier")
-    # The fixture is a fair test: it holds every resource type a rule looks at.
+    # A fair test: the plan holds every resource type a rule looks at.
     present = {s["newState"]["type"] for s in prod_plan["steps"]}
-    assert all(any(rule.applies_to(t) for t in present) for rule in rules.RULES)
+    assert [rule.id for rule in rules.RULES if not any(rule.applies_to(t) for t in present)] == []
+
+
+# What each committed stack is told: (level, rule, resource), exactly.
+COMMITTED = {
+    "dev": [("advisory", "rds-multi-az", "platform-dev-db")],
+    "staging": [
+        ("advisory", "elasticache-multi-az", "platform-staging-redis"),
+        ("advisory", "rds-deletion-protection", "platform-staging-db"),
+        ("advisory", "rds-multi-az", "platform-staging-db"),
+        ("advisory", "stateful-protected", "platform-staging-app"),
+        ("advisory", "stateful-protected", "platform-staging-db"),
+        ("advisory", "stateful-protected", "platform-staging-db-master"),
+        ("advisory", "stateful-protected", "platform-staging-key"),
+        ("advisory", "stateful-protected", "platform-staging-redis"),
+        ("advisory", "stateful-protected", "platform-staging-redis-auth"),
+    ],
+    "prod": [],
+}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_committed_stack_passes_the_mandatory_rules(stack):
+    report = check.check_plan(plan_of(stack).data)
+    assert report.mandatory == []
+    assert sorted((v.level, v.rule, v.urn.rsplit("::", 1)[-1]) for v in report.violations) == COMMITTED[stack]
+    assert (report.tier, report.tier_source) == ({"dev": "development", "staging": "staging", "prod": "production"}[stack], "config platform:tier")
 
 
 def _unencrypted_db(p):
@@ -323,13 +434,14 @@ def _public_db(p):
 
 
 def _cache_without_tls(p):
-    inputs = state(p, CACHE_GROUP, "platform-prod-cache")["inputs"]
+    inputs = state(p, CACHE_GROUP, "platform-prod-redis")["inputs"]
     inputs["transitEncryptionEnabled"] = False
     del inputs["transitEncryptionMode"]
 
 
 def _open_eks_endpoint(p):
-    state(p, EKS_CLUSTER_COMPONENT, "platform-prod")["inputs"]["publicAccessCidrs"] = ["0.0.0.0/0"]
+    inputs = state(p, EKS_CLUSTER_COMPONENT, "platform-prod-eks")["inputs"]
+    inputs.update(endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"])
 
 
 def _unprotected_db(p):
@@ -339,91 +451,93 @@ def _unprotected_db(p):
 DOCTORED = [
     ("unencrypted-database", _unencrypted_db, "rds-storage-encrypted", "platform-prod-db"),
     ("public-database", _public_db, "rds-not-public", "platform-prod-db"),
-    ("cache-without-tls", _cache_without_tls, "elasticache-in-transit", "platform-prod-cache"),
-    ("eks-endpoint-open", _open_eks_endpoint, "eks-endpoint-not-open", "platform-prod"),
+    ("cache-without-tls", _cache_without_tls, "elasticache-in-transit", "platform-prod-redis"),
+    ("eks-endpoint-open", _open_eks_endpoint, "eks-endpoint-not-open", "platform-prod-eks"),
     ("unprotected-prod-database", _unprotected_db, "stateful-protected", "platform-prod-db"),
 ]
 
 
 @pytest.mark.parametrize(("mutate", "rule_id", "name"), [d[1:] for d in DOCTORED], ids=[d[0] for d in DOCTORED])
 def test_doctored_plan_fails_with_the_expected_rule(prod_plan, mutate, rule_id, name):
-    plan = copy.deepcopy(prod_plan)
-    mutate(plan)
-    report = check.check_plan(plan)
+    mutate(prod_plan)
+    report = check.check_plan(prod_plan)
     assert [(v.rule, v.level, v.urn.rsplit("::", 1)[-1]) for v in report.violations] == [(rule_id, rules.MANDATORY, name)]
 
 
 def test_unprotected_database_is_asked_for_exactly_what_it_lacks(prod_plan):
-    plan = copy.deepcopy(prod_plan)
-    _unprotected_db(plan)
-    (violation,) = check.check_plan(plan).violations
+    _unprotected_db(prod_plan)
+    (violation,) = check.check_plan(prod_plan).violations
     assert violation.message.startswith("set protect=True in its resource options")
-    state(plan, RDS_INSTANCE, "platform-prod-db").update(protect=True, retainOnDelete=False)
-    (violation,) = check.check_plan(plan).violations
+    state(prod_plan, RDS_INSTANCE, "platform-prod-db").update(protect=True, retainOnDelete=False)
+    (violation,) = check.check_plan(prod_plan).violations
     assert violation.message.startswith("set retain_on_delete=True in its resource options")
 
 
 def test_real_preview_shapes(prod_plan):
     """Options absent when false, tier only on the provider as a JSON string, unknown ARNs."""
-    plan = copy.deepcopy(prod_plan)
-    del plan["config"]["platform:tier"]
-    for step in plan["steps"]:
+    del prod_plan["config"]["platform:tier"]
+    (provider,) = [s["newState"] for s in prod_plan["steps"] if s["newState"]["type"] == AWS_PROVIDER]
+    # The program's plan already carries the provider's default tags JSON-encoded, as a real preview does.
+    assert json.loads(provider["inputs"]["defaultTags"]) == {"tags": TAGS}
+    for step in prod_plan["steps"]:
         new = step["newState"]
-        if new["type"] == AWS_PROVIDER:
-            new["inputs"]["defaultTags"] = json.dumps(new["inputs"]["defaultTags"])
         for key in ("kmsKeyId", "encryptionConfigKeyArn"):
             if key in new["inputs"]:
                 new["inputs"][key] = UNKNOWN
         for key in ("protect", "retainOnDelete", "propertyDependencies"):
             new.pop(key, None)
-    report = check.check_plan(plan)
-    assert report.tier == "production" and "Tier default tag" in report.tier_source
-    # Nothing is protected any more: exactly the four stateful resources fail, nothing else.
-    assert {(v.rule, v.urn.rsplit("::", 1)[-1]) for v in report.violations} == {
-        ("stateful-protected", n) for n in ("platform-prod-db", "platform-prod-cache", "platform-prod-key", "platform-prod-app")
-    }
+    report = check.check_plan(prod_plan)
+    assert (report.tier, report.tier_source) == ("production", "the aws provider's Tier default tag")
+    # Nothing is protected any more: exactly the six stateful resources fail, nothing else.
+    assert sorted((v.rule, v.urn.rsplit("::", 1)[-1]) for v in report.violations) == [
+        ("stateful-protected", n)
+        for n in ("platform-prod-app", "platform-prod-db", "platform-prod-db-master", "platform-prod-key", "platform-prod-redis", "platform-prod-redis-auth")
+    ]
 
 
-def test_staging_plan_only_advises_on_what_staging_may_skip(prod_plan):
-    plan = copy.deepcopy(prod_plan)
-    plan["config"]["platform:tier"] = "staging"
-    db = state(plan, RDS_INSTANCE, "platform-prod-db")
+def test_staging_tier_only_advises_on_what_staging_may_skip(prod_plan):
+    prod_plan["config"]["platform:tier"] = "staging"
+    db = state(prod_plan, RDS_INSTANCE, "platform-prod-db")
     db["inputs"].update(multiAz=False, deletionProtection=False, backupRetentionPeriod=7)
     db["protect"] = db["retainOnDelete"] = False
-    report = check.check_plan(plan)
+    report = check.check_plan(prod_plan)
     assert report.mandatory == []
-    assert ids(report.advisory) == {"rds-multi-az", "rds-deletion-protection", "stateful-protected"}
+    assert sorted((v.rule, v.urn.rsplit("::", 1)[-1]) for v in report.advisory) == [
+        ("rds-deletion-protection", "platform-prod-db"),
+        ("rds-multi-az", "platform-prod-db"),
+        ("stateful-protected", "platform-prod-db"),
+    ]
 
 
 def test_resources_being_deleted_are_not_checked(prod_plan):
-    plan = copy.deepcopy(prod_plan)
-    old_db = copy.deepcopy(state(plan, RDS_INSTANCE, "platform-prod-db"))
+    old_db = copy.deepcopy(state(prod_plan, RDS_INSTANCE, "platform-prod-db"))
     old_db["urn"] = old_db["urn"].replace("platform-prod-db", "legacy-db")
     old_db["inputs"]["publiclyAccessible"] = True
-    plan["steps"].append({"op": "delete", "urn": old_db["urn"], "newState": old_db})
-    assert check.check_plan(plan).violations == []
+    prod_plan["steps"].append({"op": "delete", "urn": old_db["urn"], "newState": old_db})
+    assert check.check_plan(prod_plan).violations == []
 
 
 # ---------------------------------------------------------------------------- the CLI
 
 
 def test_cli_fails_a_doctored_plan_and_names_the_rules(prod_plan, tmp_path):
-    plan = copy.deepcopy(prod_plan)
-    _public_db(plan)
-    _open_eks_endpoint(plan)
+    _public_db(prod_plan)
+    _open_eks_endpoint(prod_plan)
     path = tmp_path / "plan.json"
-    path.write_text(json.dumps(plan))
+    path.write_text(json.dumps(prod_plan))
     out = io.StringIO()
     assert check.run(Namespace(plan=str(path), stack=None), out=out) == 1
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("MANDATORY eks-endpoint-not-open urn:pulumi:prod::platform::platform:cluster:Cluster$eks:index:Cluster::platform-prod: ")
+    assert lines[0].startswith("MANDATORY eks-endpoint-not-open urn:pulumi:prod::platform::platform:cluster:Cluster$eks:index:Cluster::platform-prod-eks: ")
     assert lines[1].startswith("MANDATORY rds-not-public urn:pulumi:prod::platform::platform:database:Database$aws:rds/instance:Instance::platform-prod-db: set publiclyAccessible: false")
     assert lines[2].startswith("policy check FAILED: 2 mandatory, 0 advisory")
 
 
-def test_cli_passes_the_fixture():
+def test_cli_passes_the_prod_plan(prod_plan, tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(prod_plan))
     out = io.StringIO()
-    assert check.run(Namespace(plan=str(FIXTURE), stack=None), out=out) == 0
+    assert check.run(Namespace(plan=str(path), stack=None), out=out) == 0
     assert out.getvalue().startswith("policy check passed: 0 mandatory, 0 advisory")
 
 
@@ -577,11 +691,3 @@ def test_pack_stack_policy_finds_a_vpc_without_flow_logs(no_stack_config):
     ])
     response = _servicer().AnalyzeStack(request, None)
     assert [(d.policyName, d.enforcementLevel, d.urn) for d in response.diagnostics] == [("vpc-flow-logs", proto.MANDATORY, other_urn)]
-
-
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_every_committed_stack_passes_the_mandatory_rules(stack):
-    from infra.review.check import check_plan
-    from tests.conftest import plan as plan_of
-
-    assert check_plan(plan_of(stack).data).mandatory == []
