@@ -126,8 +126,9 @@ def test_secret_values_and_that_they_travel_as_secrets(stack):
     values = json.loads(version)
     assert list(sorted(values)) == sorted(rc.SECRET_KEYS)
     db = registration(run, "aws:rds/instance:Instance", f"platform-{stack}-db")
-    assert values["DATABASE_URL"].startswith("postgresql://app_admin:mock-password-")
-    assert values["DATABASE_URL"].endswith(f"@{db.outputs['address']}:5432/app?sslmode=require")
+    password = registration(run, "random:index/randomPassword:RandomPassword", f"platform-{stack}-db-master-password").outputs["result"]
+    assert len(password) == 40
+    assert values["DATABASE_URL"] == f"postgresql://app_admin:{password}@{db.outputs['address']}:5432/app?sslmode=require"
     assert values["REDIS_URL"].startswith("rediss://:") and values["REDIS_URL"].endswith(":6379")
     assert len(values["JWT_SECRET"]) == len(values["JWT_REFRESH_SECRET"]) == 64 and values["JWT_SECRET"] != values["JWT_REFRESH_SECRET"]
     if stack == "dev":  # external_services: mock

@@ -111,7 +111,8 @@ def test_reachable_only_from_the_nodes_on_6379(stack):
 def test_slow_log_delivered_to_an_encrypted_log_group(stack):
     p = plan(stack)
     log_group = p.named("aws:cloudwatch/logGroup:LogGroup", f"::platform-{stack}-redis-slow-log")
-    assert log_group["inputs"]["kmsKeyId"] == _key_arn(stack) and log_group["inputs"]["retentionInDays"] == 30
+    assert log_group["inputs"]["kmsKeyId"] == _key_arn(stack)
+    assert log_group["inputs"]["retentionInDays"] == {"dev": 30, "staging": 30, "prod": 365}[stack]
     assert _group(stack)["inputs"]["logDeliveryConfigurations"] == [
         {"destination": log_group["outputs"]["name"], "destinationType": "cloudwatch-logs", "logFormat": "json", "logType": "slow-log"}
     ]

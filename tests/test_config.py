@@ -196,7 +196,7 @@ def test_a_secret_stored_as_secret_is_accepted():
     ("aws", "message"),
     [
         ({}, "aws:region: required, not set; run `pulumi config set aws:region us-east-1 --stack staging`"),
-        ({"region": "moon-1"}, "aws:region: 'moon-1' does not match ^[a-z]{2}(-gov)?-[a-z]+-\\d$"),
+        ({"region": "moon-1"}, "aws:region: 'moon-1' does not match ^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\\d$"),
     ],
 )
 def test_aws_settings_are_checked(aws, message):

@@ -171,7 +171,9 @@ def test_items_are_cents_and_sum_to_total(stack):
 
 def test_shape_is_the_spec_contract():
     cost = estimate(stack_config("staging"))
-    assert set(cost) == {"currency", "region", "prices_as_of", "hours_per_month", "monthly_total", "budget", "items"}
+    # The interface's fields, plus `unpriced`: what a region's catalogue could not price.
+    assert set(cost) == {"currency", "region", "prices_as_of", "hours_per_month", "monthly_total", "budget", "items", "unpriced"}
+    assert cost["unpriced"] == []
     assert (cost["currency"], cost["region"], cost["hours_per_month"], cost["prices_as_of"]) == ("USD", "us-east-1", 730, "2026-01-19")
     for item in cost["items"]:
         assert set(item) == {"component", "resource", "item", "quantity", "unit", "unit_price", "monthly"}
@@ -250,20 +252,25 @@ def _without(family: str, sku: str) -> catalogue.Catalogue:
         ("prod", "unit_prices", "rds_gp3_storage"),
     ],
 )
-def test_missing_sku_is_an_error_naming_it(stack, family, sku):
-    with pytest.raises(catalogue.MissingPrice) as err:
-        estimate(stack_config(stack), _without(family, sku))
-    assert str(err.value) == f"no price for {family} '{sku}' in us-east-1.yaml"
+def test_a_missing_price_is_an_unpriced_line_never_a_zero(stack, family, sku):
+    full = estimate(stack_config(stack))
+    cost = estimate(stack_config(stack), _without(family, sku))
+    unpriced = [i for i in cost["items"] if i["unit_price"] is None]
+    assert unpriced and all(i["monthly"] is None for i in unpriced)
+    assert cost["unpriced"] == [f"{i['component']} {i['resource']}: {i['item']}" for i in unpriced]
+    missing = sum(next(f["monthly"] for f in full["items"] if f["item"] == i["item"] and f["resource"] == i["resource"]) for i in unpriced)
+    assert cost["monthly_total"] == round(full["monthly_total"] - missing, 2)
 
 
 def test_other_region_is_not_priced_with_us_east_1_figures():
     other = config.parse(MATRIX["staging"], stack="staging", aws={"region": "eu-west-1"})
-    with pytest.raises(catalogue.MissingPrice, match="region 'eu-west-1'"):
-        estimate(other)
+    with pytest.raises(ValueError, match="a us-east-1 catalogue cannot price a stack in eu-west-1"):
+        estimate(other, catalogue.load("us-east-1"))
+    assert estimate(other)["region"] == "eu-west-1"
 
 
 def test_model_imports_no_pulumi_and_no_component():
-    code = "import sys, infra.cost.model; bad = [m for m in sys.modules if m.split('.')[0] in {'pulumi', 'pulumi_aws'} or m in {'infra.config', 'infra.network', 'infra.cluster'}]; print(bad)"
+    code = "import sys, infra.cost.model; bad = [m for m in sys.modules if m.split('.')[0] in {'pulumi', 'pulumi_aws'} or m == 'infra.config' or m.startswith('infra.components')]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

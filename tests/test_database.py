@@ -27,6 +27,15 @@ def _instances(stack: str) -> list[dict]:
     return plan(stack).of_type(INSTANCE)
 
 
+def with_database(stack: str, **changes):
+    """The stack's plan with fields of its committed `platform:database` section changed."""
+    import yaml
+
+    with open(ROOT / f"Pulumi.{stack}.yaml", encoding="utf-8") as fh:
+        section = yaml.safe_load(fh)["config"]["platform:database"]
+    return plan(stack, **{"platform:database": {**section, **changes}})
+
+
 def _key_arn(stack: str) -> str:
     return plan(stack).named(KEY, f"::platform-{stack}-key")["outputs"]["arn"]
 
@@ -52,7 +61,8 @@ def test_encrypted_with_the_stack_key_everywhere(stack):
         assert inputs["performanceInsightsEnabled"] is True and inputs["performanceInsightsKmsKeyId"] == key
         # The free tier, which is what the cost model prices; longer retention is billed per vCPU.
         assert inputs["performanceInsightsRetentionPeriod"] == 7
-    assert _db(stack)["inputs"]["masterUserSecretKmsKeyId"] == key
+    secret = plan(stack).named("aws:secretsmanager/secret:Secret", f"::platform-{stack}-db-master")
+    assert secret["inputs"]["kmsKeyId"] == key
 
 
 def test_security_controls_on_every_instance(stack):
@@ -69,11 +79,23 @@ def test_security_controls_on_every_instance(stack):
         assert inputs["applyImmediately"] is False
 
 
-def test_master_user_is_custom_and_managed_by_rds(stack):
+def test_master_user_is_custom_and_its_password_generated_and_secret(stack):
+    p = plan(stack)
     inputs = _db(stack)["inputs"]
     assert inputs["username"] == "app_admin" and inputs["username"] not in {"postgres", "admin"}  # RDS.25
-    assert inputs["manageMasterUserPassword"] is True
-    assert "password" not in inputs
+    # RDS refuses a read replica of a source whose password it manages (ManageMasterUserPassword).
+    assert "manageMasterUserPassword" not in inputs
+    assert inputs["password"] == "[secret]"
+    password = p.named("random:index/randomPassword:RandomPassword", f"::platform-{stack}-db-master-password")
+    assert (password["inputs"]["length"], password["inputs"]["special"], password["inputs"]["keepers"]) == (40, False, {"generation": "1"})
+    value = p.named("aws:secretsmanager/secretVersion:SecretVersion", f"::platform-{stack}-db-master-value")
+    assert value["inputs"]["secretString"] == "[secret]"
+
+
+def test_bumping_the_generation_rotates_the_master_password():
+    db = with_database("staging", master_password_generation=2)
+    password = db.named("random:index/randomPassword:RandomPassword", "::platform-staging-db-master-password")
+    assert password["inputs"]["keepers"] == {"generation": "2"}
 
 
 def test_final_snapshot_and_backups_kept(stack):
@@ -155,7 +177,9 @@ def test_prod_read_replica():
     primary = _db("prod")
     replica = p.named(INSTANCE, "::platform-prod-db-replica-1")
     inputs = replica["inputs"]
-    assert inputs["replicateSourceDb"] == primary["outputs"]["identifier"]
+    # Same region with a DB subnet group: the source by ARN (provider docs, replicate_source_db).
+    assert inputs["dbSubnetGroupName"] == primary["inputs"]["dbSubnetGroupName"]
+    assert inputs["replicateSourceDb"] == primary["outputs"]["arn"] == "arn:aws:rds:us-east-1:123456789012:db:" + primary["outputs"]["identifier"]
     assert inputs["instanceClass"] == primary["inputs"]["instanceClass"]
     assert inputs["backupRetentionPeriod"] == 0 and inputs["skipFinalSnapshot"] is True
     # The source decides these; a replica must not try to set them.
@@ -175,7 +199,7 @@ def test_exports_are_realistic(stack):
     identifier = db["outputs"]["identifier"]
     assert identifier.startswith(f"platform-{stack}-db-")
     assert re.fullmatch(rf"{identifier}\.c[0-9a-f]{{11}}\.us-east-1\.rds\.amazonaws\.com", outputs["database_endpoint"])
-    assert outputs["database_secret_arn"].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-")
+    assert outputs["database_secret_arn"].startswith(f"arn:aws:secretsmanager:us-east-1:123456789012:secret:platform-{stack}-db-master-")
     if stack == "prod":
         replica_id = plan(stack).named(INSTANCE, "::platform-prod-db-replica-1")["outputs"]["identifier"]
         assert outputs["database_reader_endpoint"].startswith(f"{replica_id}.")
