@@ -22,7 +22,10 @@ else the `Tier` default tag of the aws provider (a resource's `args.provider`, o
 provider resource in a stack policy), else production, the strictest.
 
 CrossGuard cannot see `retainOnDelete` (PolicyResourceOptions has no such field); here
-`stateful-protected` checks `protect` only, and `python -m infra check` checks both.
+`stateful-protected` checks `protect` only, and `python -m infra check` checks both. It does
+see `deleteBeforeReplace` (unset arrives as None: not deleted first), which a saved
+`pulumi preview --json` lacks; `aws-fixed-name-create-before-delete` (policy/constraints.py)
+runs in full here and on the offline plan.
 
 `PolicyPack(...)` starts the analyzer server and never returns, so it is only called when
 the module runs as the pack; tests import `build_policies()` instead.
@@ -92,6 +95,7 @@ def record_from_args(args: ResourceValidationArgs) -> rules.Resource:
         protect=bool(args.opts.protect),
         retain_on_delete=None,
         provider_inputs=plain(args.provider.props) if args.provider is not None else None,
+        delete_before_replace=bool(args.opts.delete_before_replace),
     )
 
 
@@ -108,6 +112,7 @@ def record_from_stack(resource: PolicyResource) -> rules.Resource:
         dependencies=tuple(d.urn for d in resource.dependencies),
         property_dependencies={k: tuple(d.urn for d in v) for k, v in resource.property_dependencies.items()},
         provider_inputs=plain(resource.provider.props) if resource.provider is not None else None,
+        delete_before_replace=bool(resource.opts.delete_before_replace),
     )
 
 

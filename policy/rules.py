@@ -166,6 +166,8 @@ class Resource:
     property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Inputs of the provider resource this one goes through (default tags live there).
     provider_inputs: Mapping[str, Any] | None = None
+    # The deleteBeforeReplace option; None: the source cannot see it (a saved `pulumi preview --json`).
+    delete_before_replace: bool | None = None
 
     @property
     def name(self) -> str:
@@ -728,6 +730,13 @@ RULES: tuple[Rule, ...] = (
     Rule("stateful-protected",            (X, A, M), (RDS_INSTANCE, CACHE_GROUP, KMS_KEY, SM_SECRET), _stateful_protected,
          "Databases, caches, keys and secrets are Pulumi-protected and retained on delete"),
 )
+# The cloud constraints (policy/constraints.py): API rules AWS enforces only at deploy time,
+# each with its source; mandatory in every tier. Imported here so that every front end runs them.
+if __package__:
+    from .constraints import CONSTRAINTS
+else:  # the pack runs this directory as a script
+    from constraints import CONSTRAINTS  # type: ignore[no-redef]
+RULES += CONSTRAINTS
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 assert len(RULES_BY_ID) == len(RULES), "rule ids must be unique"
 

@@ -81,6 +81,8 @@ def resources_from_plan(plan: Mapping[str, Any]) -> list[rules.Resource]:
                 dependencies=tuple(state.get("dependencies") or ()),
                 property_dependencies={k: tuple(v or ()) for k, v in property_dependencies.items()},
                 provider_inputs=inputs_by_urn.get(provider_urn) if provider_urn else None,
+                # The offline plan records it; a real `pulumi preview --json` does not (None: unseen).
+                delete_before_replace=None if state.get("deleteBeforeReplace") is None else bool(state.get("deleteBeforeReplace")),
             )
         )
     return out
