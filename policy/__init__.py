@@ -9,3 +9,6 @@
 `python -m infra check` (infra/review/check.py) runs the same rules over an offline plan or a
 `pulumi preview --json`.
 """
+
+# The rule table first: policy/constraints.py extends it and reads from it.
+from policy import rules as _rules  # noqa: E402,F401

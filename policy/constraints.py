@@ -26,23 +26,16 @@ Standard library only: the CrossGuard pack imports this module in its own virtua
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_RULES_MODULE = f"{__package__}.rules" if __package__ else "rules"
-if _RULES_MODULE not in sys.modules:
-    # Imported before the rule table. `rules` imports this module to append CONSTRAINTS, and
-    # would find it half-run: step aside so that it loads a complete copy, which then stands in
-    # sys.modules for this one (the import statement returns it).
-    del sys.modules[__name__]
-    importlib.import_module(_RULES_MODULE)
-
+# `rules` is always loaded first: the `policy` package imports it, and the pack (this folder
+# run as a script) starts from it. It imports this module at its end, once everything this
+# module uses from it (Rule, Resource, the helpers) is defined.
 if __package__:
     from . import rules
 else:  # imported by `rules` when the pack runs this directory as a script
