@@ -14,6 +14,7 @@ from infra.components.keys import Keys, KeysArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
 from infra.components.providers import aws_provider, check_dns_zone, cloudflare_provider
+from infra.components.runner import Runner, RunnerArgs
 
 cfg = stack_config.load()
 aws = pulumi.ResourceOptions(providers={"aws": aws_provider(cfg)})
@@ -23,6 +24,17 @@ check_dns_zone(cfg, cloudflare)
 
 keys = Keys(cfg.name, KeysArgs(region=cfg.aws.region, protect=cfg.protection.protect, retain_on_delete=cfg.protection.retain_on_delete), opts=aws)
 network = Network(cfg.name, NetworkArgs(config=cfg.network, kms_key_arn=keys.key_arn), opts=aws)
+
+# The runner enters the control plane through the EKS cluster's security group, which the
+# Cluster component does not expose: note its eks:index:Cluster as it is built (a
+# transformation that changes nothing).
+eks_clusters: list = []
+
+
+def _note_eks_cluster(args: pulumi.ResourceTransformationArgs) -> None:
+    if args.type_ == "eks:index:Cluster":
+        eks_clusters.append(args.resource)
+
 
 cluster = Cluster(
     cfg.name,
@@ -35,8 +47,26 @@ cluster = Cluster(
         kms_key_arn=keys.key_arn,
         tags=cfg.base_tags(),
     ),
-    opts=aws,
+    opts=pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(transformations=[_note_eks_cluster])),
 )
+
+# CI runner inside the VPC (docs/ci.md): the deploy path to a private API endpoint.
+if cfg.runner is not None and cfg.runner.enabled_for(cfg.cluster):
+    runner = Runner(
+        cfg.name,
+        RunnerArgs(
+            config=cfg.runner,
+            region=cfg.aws.region,
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            cluster_security_group_id=eks_clusters[0].cluster_security_group_id,
+            kms_key_arn=keys.key_arn,
+        ),
+        opts=aws,
+    )
+    pulumi.export("runner_project_name", runner.project_name)
+    pulumi.export("runner_label", runner.label)
+
 
 # Data stores: isolated subnets, reachable only from the nodes' security group (never from EKS itself).
 data_store = dict(

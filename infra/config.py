@@ -392,6 +392,51 @@ class CostAssumptions(_Section):
     load_balancer_lcu: float = Field(1, ge=0)
 
 
+# The repository a runner serves, "owner/name" (GitHub's rules for both parts).
+_GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+# AWS CodeConnections ARNs; connections made before 2024 carry the older codestar-connections prefix.
+_CONNECTION_ARN = re.compile(r"arn:aws:(codeconnections|codestar-connections):[a-z]{2}-[a-z]+-\d:\d{12}:connection/[0-9a-f-]{36}")
+
+
+class RunnerConfig(_Section):
+    """`platform:runner`: the CI runner inside the VPC, an AWS CodeBuild-hosted GitHub Actions runner.
+
+    A private EKS endpoint answers only inside the VPC, so the workflow jobs that preview,
+    deploy or destroy the stack run on this CodeBuild project (docs/ci.md); jobs pick it with
+    the label `codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}`.
+    """
+
+    # Unset: on exactly when the API endpoint is private (cluster.public_access_cidrs empty).
+    enabled: bool | None = None
+    # The repository whose queued workflow jobs start runner builds, "owner/name".
+    github_repository: str
+    # An AVAILABLE GitHub connection (AWS CodeConnections) the project authenticates with.
+    connection_arn: str
+    # The runner's size; CodeBuild bills per build minute by size (docs/ci.md: not in the estimate).
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = "BUILD_GENERAL1_SMALL"
+    # A runner build lasts as long as its job: at least the longest job timeout (deploy: 90 minutes).
+    build_timeout_minutes: int = Field(120, ge=5, le=2160)
+    log_retention_days: LogRetention = 365
+
+    @field_validator("github_repository")
+    @classmethod
+    def _owner_and_name(cls, value: str) -> str:
+        if not _GITHUB_REPOSITORY.fullmatch(value):
+            raise ValueError(f"'{value}' is not a GitHub repository 'owner/name'")
+        return value
+
+    @field_validator("connection_arn")
+    @classmethod
+    def _connection(cls, value: str) -> str:
+        if not _CONNECTION_ARN.fullmatch(value):
+            raise ValueError(f"'{value}' is not a CodeConnections connection ARN (arn:aws:codeconnections:<region>:<account>:connection/<id>)")
+        return value
+
+    def enabled_for(self, cluster: ClusterConfig) -> bool:
+        """Whether the program builds the runner: as set, else when the endpoint is private."""
+        return self.enabled if self.enabled is not None else not cluster.public_access_cidrs
+
+
 class AwsSettings(_Section):
     """The `aws:` keys the program forwards to its explicit provider."""
 
@@ -428,6 +473,8 @@ class StackConfig(_Section):
     protection: ProtectionConfig = ProtectionConfig()
     working_hours: WorkingHours | None = None
     cost: CostAssumptions = CostAssumptions()
+    # The CI runner inside the VPC (docs/ci.md); absent: none.
+    runner: RunnerConfig | None = None
     # Secret values, as pulumi Outputs marked secret (never plain strings).
     secrets: dict[str, Any] = {}
 
@@ -522,11 +569,13 @@ def _check_cross_section(c: StackConfig) -> None:
         raise ConfigError(f"{PROJECT}:budget.alert_emails", f"at least one address is required in a {c.tier} tier")
     if c.app.external_services == "mock" and c.tier == "production":
         raise ConfigError(f"{PROJECT}:app.external_services", "'mock' is not allowed in a production tier; use live")
+    if c.runner is not None and c.tier == "production" and c.runner.log_retention_days < 365:
+        raise ConfigError(f"{PROJECT}:runner.log_retention_days", "must be at least 365 in a production tier (every log is kept a year)")
 
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "working_hours", "cost")
+_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "working_hours", "cost", "runner")
 _SCALARS = ("environment", "tier", "tags")
 ALLOWED_KEYS = tuple(sorted((*_SECTIONS, *_SCALARS, *SECRET_KEYS)))
 
