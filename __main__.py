@@ -22,7 +22,11 @@ cloudflare = cloudflare_provider(cfg)
 # Before anything is created: a wrong zone id would fail at the first DNS record, an hour in.
 check_dns_zone(cfg, cloudflare)
 
-keys = Keys(cfg.name, KeysArgs(region=cfg.aws.region, protect=cfg.protection.protect, retain_on_delete=cfg.protection.retain_on_delete), opts=aws)
+keys = Keys(
+    cfg.name,
+    KeysArgs(region=cfg.aws.region, protection=cfg.protection, create_autoscaling_service_linked_role=cfg.account.create_autoscaling_service_linked_role),
+    opts=aws,
+)
 network = Network(cfg.name, NetworkArgs(config=cfg.network, kms_key_arn=keys.key_arn), opts=aws)
 
 # The runner enters the control plane through the EKS cluster's security group, which the
@@ -46,6 +50,7 @@ cluster = Cluster(
         node_security_group_id=network.node_security_group_id,
         kms_key_arn=keys.key_arn,
         tags=cfg.base_tags(),
+        node_launch_dependencies=keys.node_launch_dependencies,
     ),
     opts=pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(transformations=[_note_eks_cluster])),
 )
@@ -87,8 +92,10 @@ if cfg.working_hours is not None and (cfg.database.stop_off_hours or sleeping_gr
         OffHoursArgs(
             working_hours=cfg.working_hours,
             db_instance_identifier=database.instance_identifier if cfg.database.stop_off_hours else None,
-            # The cluster component names the cluster `cfg.name` and its groups `{cfg.name}-{group}`.
-            node_groups=[NodeGroupScaling(cfg.name, f"{cfg.name}-{g.name}", g.min_size, g.desired_size, g.max_size, key=g.name) for g in sleeping_groups],
+            # The groups' EKS names as the cluster reads them back: new with every replacement.
+            node_groups=[
+                NodeGroupScaling(cluster.cluster_name, cluster.node_group_names[g.name], g.min_size, g.desired_size, g.max_size, key=g.name) for g in sleeping_groups
+            ],
         ),
         opts=aws,
     )

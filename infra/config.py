@@ -249,6 +249,15 @@ class DatabaseConfig(_Section):
     # Bump (1 -> 2) to rotate the master password: `pulumi up` generates a new one, sets it
     # on the instance and in its secret, and refreshes the app's DATABASE_URL.
     master_password_generation: int = Field(1, ge=1)
+    # Off: a resize or a parameter change waits for `maintenance_window` instead of restarting
+    # (or failing over) the database mid-day. The safe default; a stack where a mid-day
+    # restart costs nothing (dev, staging) turns it on. A master password change applies at
+    # once either way (ModifyDBInstance, MasterUserPassword).
+    apply_immediately: bool = False
+    # Off: RDS refuses a change of major version (ENGINE_VERSION / PARAMETER_FAMILY in
+    # infra/components/database.py), so an upgrade is a reviewed change of the stack file too.
+    # Turn it on for the deploy that upgrades, with apply_immediately (below), then off again.
+    allow_major_version_upgrade: bool = False
 
     @field_validator("admin_username")
     @classmethod
@@ -265,6 +274,13 @@ class DatabaseConfig(_Section):
             )
         if self.stop_off_hours and self.read_replicas:
             raise ValueError("stop_off_hours cannot be used with read_replicas: RDS cannot stop an instance that has replicas")
+        if self.allow_major_version_upgrade and not self.apply_immediately:
+            # A deferred upgrade leaves the old-family parameter group attached until the
+            # window, and Pulumi's delete of it (after the new one is in place) fails with
+            # InvalidDBParameterGroupState half-way through the deployment.
+            raise ValueError(
+                "allow_major_version_upgrade needs apply_immediately: an upgrade deferred to the maintenance window keeps the old parameter group attached, and deleting it fails"
+            )
         return self
 
 
@@ -283,6 +299,9 @@ class CacheConfig(_Section):
     # A year, like every log of a production tier (its floor below); slow-log entries are for
     # tuning, not audit, so a stack below production may keep them a month.
     slow_log_retention_days: LogRetention = 365
+    # Off: a node-type or replica change waits for `maintenance_window` instead of failing
+    # over mid-day. The safe default; dev and staging turn it on.
+    apply_immediately: bool = False
 
     @model_validator(mode="after")
     def _coherent(self) -> CacheConfig:
@@ -370,8 +389,45 @@ class ProtectionConfig(_Section):
     retain_on_delete: bool = True
     # RDS deletion protection (the AWS API refuses to delete).
     deletion_protection: bool = True
-    # Snapshot RDS and ElastiCache when they are deleted.
+    # Snapshot RDS and ElastiCache when they are deleted; RDS also keeps its automated
+    # backups then (point-in-time recovery after a deletion).
     final_snapshots: bool = True
+    # Lets a change that replaces a stateful resource (an identity key below:
+    # `_IDENTITY_KEYS`) through config load on a protected stack. Off: such a change would
+    # delete the database and its data. Turn it on only in the reviewed change that replaces
+    # them on purpose (Pulumi `protect` still refuses the replacement until protect is off).
+    allow_stateful_replacement: bool = False
+
+    @property
+    def keeps_encrypted_backups(self) -> bool:
+        """Whether deleting the data stores leaves data behind: final snapshots, and RDS's
+        automated backups (kept exactly when final snapshots are)."""
+        return self.final_snapshots
+
+    @property
+    def key_outlives_stack(self) -> bool:
+        """Whether the KMS key is retained when it leaves the program (`pulumi destroy`).
+
+        Derived, not configured: every snapshot and retained backup is encrypted with the key,
+        and a key that KMS deletes 30 days after `pulumi destroy` makes them unrestorable. So
+        the key stays whenever the data stores are retained or leave backups behind; a
+        `retain_on_delete: false` stack that keeps final snapshots (staging) still deletes its
+        instances, never the key that can read their snapshots.
+        """
+        return self.retain_on_delete or self.keeps_encrypted_backups
+
+
+class AccountConfig(_Section):
+    """`platform:account`: what the program sets up once per AWS account, not per environment."""
+
+    # Create AWSServiceRoleForAutoScaling, the role that launches the nodes' encrypted volumes
+    # and so needs the KMS key (granted in infra/components/keys.py). A fresh account has none
+    # until its first Auto Scaling group, and KMS refuses to name a principal that does not
+    # exist, so the first deploy into an empty account must create it: on by default. An
+    # account that already has it (it ran an Auto Scaling group, an EKS node group, or another
+    # stack of this program created it) must set false: CreateServiceLinkedRole fails there
+    # ("has been taken in this account"). Once created it is retained on delete.
+    create_autoscaling_service_linked_role: bool = True
 
 
 class BudgetConfig(_Section):
@@ -471,6 +527,7 @@ class StackConfig(_Section):
     app: AppConfig
     budget: BudgetConfig
     protection: ProtectionConfig = ProtectionConfig()
+    account: AccountConfig = AccountConfig()
     working_hours: WorkingHours | None = None
     cost: CostAssumptions = CostAssumptions()
     # The CI runner inside the VPC (docs/ci.md); absent: none.
@@ -517,6 +574,39 @@ _STAGING_FLOOR: tuple[tuple[str, Any, str], ...] = (
     ("protection.final_snapshots", lambda c: c.protection.final_snapshots, "must be true in a staging tier"),
 )
 
+# Config keys that feed a ForceNew input of a stateful resource (tests/test_stateful_forcenew.py
+# lists every such input): (key, value, what changing it replaces, the value every committed
+# stack runs: its default). Config load cannot see what was deployed, so a protected stack is
+# held to that value; another one needs protection.allow_stateful_replacement.
+_IDENTITY_KEYS: tuple[tuple[str, Any, str, Any], ...] = (
+    ("database.database_name", lambda c: c.database.database_name, "the database (RDS dbName is ForceNew)", lambda stack: DatabaseConfig.model_fields["database_name"].default),
+    ("database.admin_username", lambda c: c.database.admin_username, "the database (RDS username is ForceNew)", lambda stack: DatabaseConfig.model_fields["admin_username"].default),
+    # Every logical name (URN) and the control-plane log group's name derive from it.
+    ("environment", lambda c: c.environment, "every resource (URNs and the EKS log group name derive from it)", lambda stack: stack),
+)
+
+# EKS node group names are at most 63 characters; with node_group_name_prefix the provider
+# appends a 26-character unique suffix (terraform-provider-aws id.PrefixedUniqueId).
+NODE_GROUP_NAME_MAX = 63
+NODE_GROUP_UNIQUE_SUFFIX = 26
+# RDS final snapshot identifiers (DeleteDBInstance, FinalDBSnapshotIdentifier): 1-255
+# letters, digits and hyphens, first a letter, no two consecutive hyphens, no hyphen at the
+# end. ElastiCache documents no rule for FinalSnapshotIdentifier; the cache is held to the same.
+SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
+# What the components append to `<name>-db-final` / `<name>-redis-final`: `-` and 8 hex digits.
+SNAPSHOT_SUFFIX_EXAMPLE = "-0123abcd"
+
+
+def node_group_name_prefix(cluster_name: str, group: str) -> str:
+    """What every EKS name of a node group starts with (infra/components/cluster.py passes it
+    as node_group_name_prefix; the provider appends NODE_GROUP_UNIQUE_SUFFIX characters)."""
+    return f"{cluster_name}-{group}-"
+
+
+def final_snapshot_prefixes(c: StackConfig) -> dict[str, str]:
+    """The final snapshot names' fixed part per store (infra/components/{database,cache}.py)."""
+    return {"database": f"{c.name}-db-final", "cache": f"{c.name}-redis-final"}
+
 
 # Availability Zones per region, for the regions the program prices (AWS "Regions and
 # Availability Zones", docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html).
@@ -535,7 +625,7 @@ def instance_architecture(instance_type: str) -> str:
     return "arm64" if family == "a1" or (match is not None and "g" in match.group(1)) else "x86_64"
 
 
-def _check_cross_section(c: StackConfig) -> None:
+def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
     try:
         c.network.subnet_plan()
     except cidr.CidrError as exc:
@@ -555,6 +645,28 @@ def _check_cross_section(c: StackConfig) -> None:
                 f"{PROJECT}:cluster.node_groups[{i}].instance_types",
                 f"mixes {' and '.join(arches)} instance types ({', '.join(group.instance_types)}); a managed node group runs one AMI, so one architecture",
             )
+    for i, group in enumerate(c.cluster.node_groups):
+        prefix = node_group_name_prefix(c.name, group.name)
+        if len(prefix) + NODE_GROUP_UNIQUE_SUFFIX > NODE_GROUP_NAME_MAX:
+            raise ConfigError(
+                f"{PROJECT}:cluster.node_groups[{i}].name",
+                f"'{group.name}' is too long: the node group is named {prefix} plus {NODE_GROUP_UNIQUE_SUFFIX} characters ({len(prefix) + NODE_GROUP_UNIQUE_SUFFIX}) and EKS allows {NODE_GROUP_NAME_MAX}",
+            )
+    if c.protection.final_snapshots:
+        for store, prefix in final_snapshot_prefixes(c).items():
+            if not SNAPSHOT_IDENTIFIER.match(prefix + SNAPSHOT_SUFFIX_EXAMPLE):
+                raise ConfigError(
+                    f"{PROJECT}:environment",
+                    f"'{c.environment}' makes the {store} final snapshot name {prefix}-<8 hex>, which RDS refuses (letters, digits and single hyphens, first a letter)",
+                )
+    if c.protection.protect and not c.protection.allow_stateful_replacement:
+        for key, value, replaces, default in _IDENTITY_KEYS:
+            kept = default(stack or c.environment)
+            if value(c) != kept:
+                raise ConfigError(
+                    f"{PROJECT}:{key}",
+                    f"{value(c)!r} would replace {replaces} on a protected stack; keep {kept!r}, or set protection.allow_stateful_replacement in the reviewed change that replaces it",
+                )
     floors = {"production": _PRODUCTION_FLOOR, "staging": _STAGING_FLOOR, "development": ()}[c.tier]
     for key, ok, requirement in floors:
         if not ok(c):
@@ -575,7 +687,7 @@ def _check_cross_section(c: StackConfig) -> None:
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "working_hours", "cost", "runner")
+_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "account", "working_hours", "cost", "runner")
 _SCALARS = ("environment", "tier", "tags")
 ALLOWED_KEYS = tuple(sorted((*_SECTIONS, *_SCALARS, *SECRET_KEYS)))
 
@@ -678,7 +790,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, aws: Mapping[str, Any], secret_
             if allowed:
                 problem += f"; allowed: {', '.join(allowed)}"
         raise ConfigError(key, problem) from None
-    _check_cross_section(config)
+    _check_cross_section(config, stack)
     return config
 
 

@@ -8,9 +8,9 @@ GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 SECRET = "aws:secretsmanager/secret:Secret"
 
 EXPECTED = {
-    "dev": {"node_type": "cache.t3.micro", "nodes": 1, "failover": False, "multi_az": False, "snapshots": 1, "final_snapshot": False, "protect": False},
-    "staging": {"node_type": "cache.t3.small", "nodes": 2, "failover": True, "multi_az": False, "snapshots": 1, "final_snapshot": True, "protect": False},
-    "prod": {"node_type": "cache.m5.large", "nodes": 2, "failover": True, "multi_az": True, "snapshots": 7, "final_snapshot": True, "protect": True},
+    "dev": {"node_type": "cache.t3.micro", "nodes": 1, "failover": False, "multi_az": False, "snapshots": 1, "final_snapshot": False, "protect": False, "apply_immediately": True},
+    "staging": {"node_type": "cache.t3.small", "nodes": 2, "failover": True, "multi_az": False, "snapshots": 1, "final_snapshot": True, "protect": False, "apply_immediately": True},
+    "prod": {"node_type": "cache.m5.large", "nodes": 2, "failover": True, "multi_az": True, "snapshots": 7, "final_snapshot": True, "protect": True, "apply_immediately": False},
 }
 
 
@@ -32,7 +32,7 @@ def test_sizing_and_availability_per_stack(stack):
     assert inputs["snapshotRetentionLimit"] == want["snapshots"] >= 1  # ElastiCache.1
     assert inputs["snapshotWindow"] == "05:00-06:00" and inputs["maintenanceWindow"] == "sun:06:30-sun:07:30"
     assert inputs["autoMinorVersionUpgrade"] is True  # ElastiCache.2
-    assert inputs["applyImmediately"] is False
+    assert inputs["applyImmediately"] is want["apply_immediately"]
     assert inputs["port"] == 6379
 
 
@@ -70,7 +70,8 @@ def test_auth_secret_holds_the_connection_and_is_protected(stack):
 def test_final_snapshot(stack):
     inputs = _group(stack)["inputs"]
     if EXPECTED[stack]["final_snapshot"]:
-        assert inputs["finalSnapshotIdentifier"] == f"platform-{stack}-redis-final"
+        # A name per deletion: the prefix and a digest of the group's replacing inputs.
+        assert re.fullmatch(rf"platform-{stack}-redis-final-[0-9a-f]{{8}}", inputs["finalSnapshotIdentifier"])
     else:
         assert "finalSnapshotIdentifier" not in inputs
 

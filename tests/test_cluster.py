@@ -72,7 +72,9 @@ def test_public_endpoint_only_for_the_allowlist():
 def test_node_groups(stack):
     p = plan(stack)
     groups = p.of_type(NODE_GROUP)
-    assert sorted(g["inputs"]["nodeGroupName"] for g in groups) == sorted(f"platform-{stack}-{n}" for n in GROUPS[stack])
+    # A prefix, never a fixed name: EKS makes each (re)creation's name unique.
+    assert sorted(g["inputs"]["nodeGroupNamePrefix"] for g in groups) == sorted(f"platform-{stack}-{n}-" for n in GROUPS[stack])
+    assert not [g for g in groups if "nodeGroupName" in g["inputs"]]
     for name, (capacity, types, scaling) in GROUPS[stack].items():
         inputs = p.named(NODE_GROUP, f"platform-{stack}-{name}")["inputs"]
         assert inputs["capacityType"] == capacity and inputs["instanceTypes"] == types

@@ -59,7 +59,7 @@ def test_committed_stack_files_are_valid(stack):
     ("stack", "path", "value", "message"),
     [
         # unknown keys, at every level
-        ("staging", "netwrok", {}, "platform:netwrok: unknown key; allowed: app, budget, cache, cloudflare_api_token, cluster, cost, database, dns, environment, network, protection, sendgrid_api_key, stripe_secret_key, tags, tier, working_hours"),
+        ("staging", "netwrok", {}, "platform:netwrok: unknown key; allowed: account, app, budget, cache, cloudflare_api_token, cluster, cost, database, dns, environment, network, protection, runner, sendgrid_api_key, stripe_secret_key, tags, tier, working_hours"),
         ("staging", "network.cidrr", "10.0.0.0/16", "platform:network.cidrr: unknown key; allowed: az_count, cidr, flow_logs_retention_days, flow_logs_traffic, nat_gateways, subnet_prefix"),
         ("staging", "cluster.node_groups.0.min", 1, "platform:cluster.node_groups[0].min: unknown key; allowed: capacity_type, desired_size, disk_size_gb, instance_types, labels, max_size, min_size, name, scale_to_zero_off_hours, taints"),
         # wrong types
@@ -169,6 +169,8 @@ def test_database_defaults():
         "monitoring_interval": 60,
         "stop_off_hours": False,
         "master_password_generation": 1,
+        "apply_immediately": False,
+        "allow_major_version_upgrade": False,
     }
 
 
@@ -228,5 +230,9 @@ def test_defaults_are_the_safe_ones():
     assert cfg.network.az_count == 3 and cfg.network.nat_gateways == "one_per_az"
     assert cfg.cluster.public_access_cidrs == [] and cfg.cluster.log_types == list(config.EKS_LOG_TYPES)
     assert cfg.database.multi_az and cfg.cache.automatic_failover and cfg.cache.multi_az
-    assert cfg.protection.model_dump() == {"protect": True, "retain_on_delete": True, "deletion_protection": True, "final_snapshots": True}
+    assert cfg.protection.model_dump() == {"protect": True, "retain_on_delete": True, "deletion_protection": True, "final_snapshots": True, "allow_stateful_replacement": False}
+    # Changes wait for the maintenance window; a major upgrade is refused until a stack allows it.
+    assert (cfg.database.apply_immediately, cfg.cache.apply_immediately, cfg.database.allow_major_version_upgrade) == (False, False, False)
+    # A first deploy into an empty account creates the role the key's grant names.
+    assert cfg.account.create_autoscaling_service_linked_role is True
     assert cfg.app.external_services == "live" and cfg.app.pod_security == "restricted"

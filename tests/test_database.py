@@ -13,9 +13,9 @@ INSTANCE = "aws:rds/instance:Instance"
 KEY = "aws:kms/key:Key"
 
 EXPECTED = {
-    "dev": {"class": "db.t3.micro", "storage": 20, "max_storage": 50, "multi_az": False, "backups": 1, "replicas": 0, "deletion_protection": False, "final_snapshot": False, "protect": False},
-    "staging": {"class": "db.t3.medium", "storage": 100, "max_storage": 200, "multi_az": False, "backups": 7, "replicas": 0, "deletion_protection": False, "final_snapshot": True, "protect": False},
-    "prod": {"class": "db.m5.large", "storage": 500, "max_storage": 1000, "multi_az": True, "backups": 30, "replicas": 1, "deletion_protection": True, "final_snapshot": True, "protect": True},
+    "dev": {"class": "db.t3.micro", "storage": 20, "max_storage": 50, "multi_az": False, "backups": 1, "replicas": 0, "deletion_protection": False, "final_snapshot": False, "protect": False, "apply_immediately": True},
+    "staging": {"class": "db.t3.medium", "storage": 100, "max_storage": 200, "multi_az": False, "backups": 7, "replicas": 0, "deletion_protection": False, "final_snapshot": True, "protect": False, "apply_immediately": True},
+    "prod": {"class": "db.m5.large", "storage": 500, "max_storage": 1000, "multi_az": True, "backups": 30, "replicas": 1, "deletion_protection": True, "final_snapshot": True, "protect": True, "apply_immediately": False},
 }
 
 
@@ -76,7 +76,7 @@ def test_security_controls_on_every_instance(stack):
         assert inputs["monitoringInterval"] == 60 and inputs["monitoringRoleArn"].startswith("arn:aws:iam::123456789012:role/")  # RDS.6
         assert inputs["caCertIdentifier"] == "rds-ca-rsa2048-g1"
         assert inputs["deletionProtection"] is EXPECTED[stack]["deletion_protection"]  # RDS.8
-        assert inputs["applyImmediately"] is False
+        assert inputs["applyImmediately"] is EXPECTED[stack]["apply_immediately"]
 
 
 def test_master_user_is_custom_and_its_password_generated_and_secret(stack):
@@ -100,10 +100,12 @@ def test_bumping_the_generation_rotates_the_master_password():
 
 def test_final_snapshot_and_backups_kept(stack):
     inputs = _db(stack)["inputs"]
-    assert inputs["deleteAutomatedBackups"] is False
+    # Automated backups outlive the instance exactly where final snapshots do (dev: destroyed).
+    assert inputs["deleteAutomatedBackups"] is not EXPECTED[stack]["final_snapshot"]
     if EXPECTED[stack]["final_snapshot"]:
         assert inputs["skipFinalSnapshot"] is False
-        assert inputs["finalSnapshotIdentifier"] == f"platform-{stack}-db-final"
+        # A name per deletion: the prefix and a digest of the instance's replacing inputs.
+        assert re.fullmatch(rf"platform-{stack}-db-final-[0-9a-f]{{8}}", inputs["finalSnapshotIdentifier"])
     else:
         assert inputs["skipFinalSnapshot"] is True
         assert "finalSnapshotIdentifier" not in inputs

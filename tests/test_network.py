@@ -103,7 +103,8 @@ def test_every_aws_resource_is_tagged_through_the_provider(stack):
 def test_kms_key_rotates_and_is_protected_only_where_data_must_survive(stack):
     key = plan(stack).named("aws:kms/key:Key", f"platform-{stack}-key")
     assert key["inputs"]["enableKeyRotation"] is True and key["inputs"]["deletionWindowInDays"] == 30
-    assert (key["protect"], key["retainOnDelete"]) == ((True, True) if stack == "prod" else (False, False))
+    # Retained wherever a deletion leaves snapshots encrypted with it (staging's final snapshots too).
+    assert (key["protect"], key["retainOnDelete"]) == {"dev": (False, False), "staging": (False, True), "prod": (True, True)}[stack]
 
 
 def test_network_outputs(stack):

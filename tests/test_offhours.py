@@ -12,6 +12,7 @@ from infra.config import WorkingHours
 from infra.components.offhours import cron, start_expression, stop_expression
 from infra.offline.harness import ROOT, run_program
 from tests.conftest import plan
+from tests.test_lifecycle import UNIQUE_SUFFIX, reported_plan
 
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 ROLE_ARN_PREFIX = "arn:aws:iam::123456789012:role/platform-dev-offhours-role-"
@@ -48,10 +49,14 @@ def _schedules(stack: str, p=None) -> dict[str, dict]:
     return {s["urn"].rsplit("::", 1)[-1]: s["inputs"] for s in p.of_type(SCHEDULE)}
 
 
+# The node group's EKS name as it reports it (a prefix plus EKS's unique suffix).
+NODE_GROUP_NAME = f"platform-dev-general-{UNIQUE_SUFFIX}"
+
+
 def test_dev_sleeps_nights_and_weekends_in_madrid():
-    p = plan("dev")
+    p = reported_plan("dev")
     db_id = p.named("aws:rds/instance:Instance", "::platform-dev-db")["outputs"]["identifier"]
-    schedules = _schedules("dev")
+    schedules = _schedules("dev", p)
     assert set(schedules) == {f"platform-dev-offhours-{role}" for role in ("db-stop", "db-start", "nodes-general-stop", "nodes-general-start")}
     expected = {
         "db-stop": ("cron(0 20 ? * MON-FRI *)", "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance", {"DbInstanceIdentifier": db_id}),
@@ -59,12 +64,12 @@ def test_dev_sleeps_nights_and_weekends_in_madrid():
         "nodes-general-stop": (
             "cron(0 20 ? * MON-FRI *)",
             "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig",
-            {"ClusterName": "platform-dev", "NodegroupName": "platform-dev-general", "ScalingConfig": {"MinSize": 0, "DesiredSize": 0, "MaxSize": 3}},
+            {"ClusterName": "platform-dev", "NodegroupName": NODE_GROUP_NAME, "ScalingConfig": {"MinSize": 0, "DesiredSize": 0, "MaxSize": 3}},
         ),
         "nodes-general-start": (
             "cron(0 8 ? * MON-FRI *)",
             "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig",
-            {"ClusterName": "platform-dev", "NodegroupName": "platform-dev-general", "ScalingConfig": {"MinSize": 1, "DesiredSize": 2, "MaxSize": 3}},
+            {"ClusterName": "platform-dev", "NodegroupName": NODE_GROUP_NAME, "ScalingConfig": {"MinSize": 1, "DesiredSize": 2, "MaxSize": 3}},
         ),
     }
     for role, (expression, target_arn, payload) in expected.items():
@@ -82,7 +87,7 @@ def test_dev_sleeps_nights_and_weekends_in_madrid():
 
 
 def test_dev_role_is_least_privilege():
-    p = plan("dev")
+    p = reported_plan("dev")
     role = p.named("aws:iam/role:Role", "::platform-dev-offhours-role")
     (trust,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
@@ -93,7 +98,7 @@ def test_dev_role_is_least_privilege():
     db_id = p.named("aws:rds/instance:Instance", "::platform-dev-db")["outputs"]["identifier"]
     assert statements == [
         {"Sid": "StopStartTheDatabase", "Effect": "Allow", "Action": ["rds:StopDBInstance", "rds:StartDBInstance"], "Resource": f"arn:aws:rds:us-east-1:123456789012:db:{db_id}"},
-        {"Sid": "ScaleTheNodeGroups", "Effect": "Allow", "Action": "eks:UpdateNodegroupConfig", "Resource": ["arn:aws:eks:us-east-1:123456789012:nodegroup/platform-dev/platform-dev-general/*"]},
+        {"Sid": "ScaleTheNodeGroups", "Effect": "Allow", "Action": "eks:UpdateNodegroupConfig", "Resource": [f"arn:aws:eks:us-east-1:123456789012:nodegroup/platform-dev/{NODE_GROUP_NAME}/*"]},
     ]
     # Every schedule waits for the permissions it needs.
     for schedule in p.of_type(SCHEDULE):

@@ -11,7 +11,9 @@ Creates:
 - `{name}-redis-slow-log`: the CloudWatch log group the slow log is delivered to;
 - `{name}-redis`: the replication group (cluster mode off: one primary plus replicas):
   at-rest encryption with the CMK, TLS required, AUTH, failover / Multi-AZ and snapshots
-  as the config says, Pulumi protect + retain as the stack's protection says.
+  as the config says, Pulumi protect + retain as the stack's protection says. Its final
+  snapshot is `{name}-redis-final-<8 hex>`, the hex a digest of what replaces the group
+  (`REPLACED_BY`), so no two deletions write the same snapshot name.
 
 Outputs: primary_endpoint, reader_endpoint, port, auth_secret_arn, security_group_id,
 url (secret).
@@ -19,14 +21,18 @@ url (secret).
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.components._shared import IsolatedStoreArgs, isolated_store_network
-from infra.config import CacheConfig
+from infra.config import SNAPSHOT_IDENTIFIER, CacheConfig
 
 # Redis OSS 7.1 is the last Redis OSS line on ElastiCache. From 7.x the provider takes
 # major.minor and auto minor upgrades apply patches within it, so state never drifts.
@@ -37,6 +43,32 @@ PORT = 6379
 # ElastiCache AUTH accepts printable ASCII except a few characters (@, ", /, space);
 # alphanumeric only is always valid, and 64 characters of it is ~380 bits.
 AUTH_TOKEN_LENGTH = 64
+# aws_elasticache_replication_group's arguments a change of which replaces the group (the
+# provider's ForceNew schema, /work/shared/reference/force-new.json, its conditional ones
+# included: engine, engine_version on a downgrade, transit encryption below 7.0.5, region).
+# The final snapshot's name is derived from them: tests/test_lifecycle.py holds the two equal.
+REPLACED_BY = (
+    "at_rest_encryption_enabled", "data_tiering_enabled", "durability", "global_replication_group_id", "kms_key_id",
+    "network_type", "port", "replication_group_id", "security_group_names", "snapshot_arns", "snapshot_name",
+    "subnet_group_name", "engine", "engine_version", "node_group_configurations", "region", "transit_encryption_enabled",
+)
+
+
+def final_snapshot_identifier(prefix: str, identity: Mapping[str, Any]) -> str:
+    """`<prefix>-<8 hex>`: the hex a digest of the group's replacing inputs.
+
+    DeleteReplicationGroup fails with SnapshotAlreadyExistsFault (and the group stays) when
+    the final snapshot's name is taken, so every deletion needs a new one. The groups one
+    stack creates in turn differ in these inputs: a replacement changes one by definition,
+    and a rebuilt stack has a new KMS key. Deterministic, known at preview once the key is.
+    """
+    digest = hashlib.sha256(json.dumps(dict(identity), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    name = f"{prefix}-{digest}"
+    # ElastiCache documents no rule for FinalSnapshotIdentifier; held to RDS's (letters,
+    # digits, single hyphens, first a letter, 255 at most), which every snapshot API accepts.
+    if not SNAPSHOT_IDENTIFIER.match(name):
+        raise ValueError(f"final snapshot name {name!r}: allowed are 1-255 letters, digits and single hyphens, starting with a letter")
+    return name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +99,9 @@ class Cache(pulumi.ComponentResource):
         # derive
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=protection.protect, retain_on_delete=protection.retain_on_delete)
-        final_snapshot = f"{name}-redis-final" if protection.final_snapshots else None
+        snapshot_prefix = f"{name}-redis-final"
+        if protection.final_snapshots:
+            final_snapshot_identifier(snapshot_prefix, {})
         # Secrets Manager's maximum when the stack protects its data; its minimum otherwise,
         # so a torn-down dev stack can be rebuilt within the week. Never 0 (no recovery).
         recovery_days = 30 if protection.protect else 7
@@ -86,8 +120,7 @@ class Cache(pulumi.ComponentResource):
             opts=child,
         )
 
-        group = aws.elasticache.ReplicationGroup(
-            f"{name}-redis",
+        settings = dict(
             description=f"{name}: Redis for sessions, cache and queues",
             engine="redis",
             engine_version=ENGINE_VERSION,
@@ -113,10 +146,10 @@ class Cache(pulumi.ComponentResource):
             snapshot_retention_limit=cfg.snapshot_retention_days,
             snapshot_window=cfg.snapshot_window,
             maintenance_window=cfg.maintenance_window,
-            final_snapshot_identifier=final_snapshot,
             auto_minor_version_upgrade=True,
-            # Changes wait for the maintenance window instead of failing over mid-day.
-            apply_immediately=False,
+            # Per stack (cache.apply_immediately): false, changes wait for the maintenance
+            # window instead of failing over mid-day.
+            apply_immediately=cfg.apply_immediately,
             log_delivery_configurations=[
                 aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
                     destination=slow_log.name,
@@ -125,6 +158,15 @@ class Cache(pulumi.ComponentResource):
                     log_type="slow-log",
                 )
             ],
+        )
+        identity = {arg: settings[arg] for arg in REPLACED_BY if settings.get(arg) is not None}
+        final_snapshot = (
+            pulumi.Output.all(**identity).apply(lambda values: final_snapshot_identifier(snapshot_prefix, values)) if protection.final_snapshots else None
+        )
+        group = aws.elasticache.ReplicationGroup(
+            f"{name}-redis",
+            final_snapshot_identifier=final_snapshot,
+            **settings,
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(additional_secret_outputs=["authToken"])),
         )
 

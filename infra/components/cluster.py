@@ -11,24 +11,28 @@ Creates:
   CIDRs), KMS envelope encryption of Secrets, control-plane logs, OIDC provider for IRSA;
 - per node group: `{name}-{group}-lt` launch template (IMDSv2 only, hop limit 1, encrypted
   gp3 root volume, no public IP) and `{name}-{group}` managed node group in the private
-  subnets, whose desired size the autoscaler owns after creation;
+  subnets, whose desired size the autoscaler owns after creation. Its EKS name is
+  `<cluster>-<group>-` plus a suffix EKS's provider makes unique per creation, so a
+  replacement never collides with the group it replaces; read it from `node_group_names`;
 - `{name}-k8s`: the Kubernetes provider for everything that runs on the cluster.
 
 Outputs: cluster_name, kubeconfig (secret), oidc_provider_arn, oidc_provider_url, k8s_provider,
-node_groups (what must exist before anything that needs a running pod).
+node_groups (what must exist before anything that needs a running pod), node_group_names
+(config name -> the group's EKS name, known once the group exists).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from infra.config import ClusterConfig
+from infra.config import NODE_GROUP_NAME_MAX, NODE_GROUP_UNIQUE_SUFFIX, ClusterConfig, node_group_name_prefix
 
 # One version for every stack, declared once. EKS standard support runs 14 months from
 # release; 1.35 is covered into 2027. Upgrade here, then promote dev -> staging -> prod.
@@ -67,6 +71,24 @@ class ClusterArgs:
     # specifications do (provider docs, "default_tags": not applied to launch template tag
     # specifications; EKS: node group tags do not propagate to instances).
     tags: Mapping[str, str] = field(default_factory=dict)
+    # What must exist before a node launches: the key's grant to Auto Scaling (infra/components/
+    # keys.py); an instance launched before it cannot create its encrypted root volume.
+    node_launch_dependencies: Sequence[pulumi.Resource] = ()
+
+
+def physical_name(node_group: Any, prefix: str) -> pulumi.Input[str]:
+    """The group's EKS name from pulumi_eks's `nodeGroup` output (the aws.eks.NodeGroup it made).
+
+    With resource references (the real engine) the output is the NodeGroup itself; without
+    them Pulumi passes a custom resource as its id, `<cluster>:<name>` for a node group. No
+    value means the engine reported none: the offline mocks model no `nodeGroup`, and the
+    name then reads `<prefix>unreported`, which EKS never gives, so a plan shows it plainly.
+    """
+    if isinstance(node_group, aws.eks.NodeGroup):
+        return node_group.node_group_name
+    if isinstance(node_group, str) and ":" in node_group:
+        return node_group.split(":", 1)[1]
+    return f"{prefix}unreported"
 
 
 class Cluster(pulumi.ComponentResource):
@@ -75,6 +97,7 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_arn: pulumi.Output[str]
     oidc_provider_url: pulumi.Output[str]
     k8s_provider: k8s.Provider
+    node_group_names: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:cluster:Cluster", name, None, opts)
@@ -84,6 +107,11 @@ class Cluster(pulumi.ComponentResource):
         mixed = sorted(n for n, a in arches.items() if len(a) > 1)
         if mixed:
             raise ValueError(f"node group(s) {', '.join(mixed)} mix ARM and x86 instance types; a managed node group has one AMI")
+        too_long = sorted(g.name for g in cfg.node_groups if len(node_group_name_prefix(args.cluster_name, g.name)) + NODE_GROUP_UNIQUE_SUFFIX > NODE_GROUP_NAME_MAX)
+        if too_long:
+            raise ValueError(
+                f"node group(s) {', '.join(too_long)}: {args.cluster_name}-<group>- plus the {NODE_GROUP_UNIQUE_SUFFIX}-character unique suffix exceeds the {NODE_GROUP_NAME_MAX} characters EKS allows"
+            )
         child = pulumi.ResourceOptions(parent=self)
 
         log_group = aws.cloudwatch.LogGroup(
@@ -134,6 +162,7 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.node_groups: list[eks.ManagedNodeGroup] = []
+        self.node_group_names = {}
         for group in cfg.node_groups:
             launch_template = aws.ec2.LaunchTemplate(
                 f"{name}-{group.name}-lt",
@@ -169,10 +198,16 @@ class Cluster(pulumi.ComponentResource):
                 update_default_version=True,
                 opts=child,
             )
+            prefix = node_group_name_prefix(args.cluster_name, group.name)
             node_group = eks.ManagedNodeGroup(
                 f"{name}-{group.name}",
                 cluster=cluster,
-                node_group_name=f"{args.cluster_name}-{group.name}",
+                # A prefix, not a fixed name: instance types, capacity type, AMI type, subnets,
+                # node role and launch template id are ForceNew (aws_eks_node_group), Pulumi
+                # creates the replacement before deleting the group, and EKS refuses a second
+                # group of the same name (ResourceInUseException). Moving an existing group from
+                # its fixed name to the prefix replaces it once, new nodes first.
+                node_group_name_prefix=prefix,
                 node_role=node_role,
                 subnet_ids=args.private_subnet_ids,
                 ami_type=ami_type(group.instance_types[0]),
@@ -188,9 +223,12 @@ class Cluster(pulumi.ComponentResource):
                 # With a custom launch template EKS takes no version from the cluster: without
                 # this, a KUBERNETES_VERSION bump upgrades the control plane and leaves the nodes.
                 version=KUBERNETES_VERSION,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *args.node_launch_dependencies]),
             )
             self.node_groups.append(node_group)
+            # Read back, so whatever addresses the group (the off-hours schedules) follows a
+            # replacement and waits for the group to exist.
+            self.node_group_names[group.name] = node_group.node_group.apply(lambda g, prefix=prefix: physical_name(g, prefix))
 
         self.cluster_name = args.cluster_name
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
@@ -203,5 +241,6 @@ class Cluster(pulumi.ComponentResource):
                 "kubeconfig": self.kubeconfig,
                 "oidc_provider_arn": self.oidc_provider_arn,
                 "oidc_provider_url": self.oidc_provider_url,
+                "node_group_names": self.node_group_names,
             }
         )

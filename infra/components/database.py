@@ -6,7 +6,8 @@ Creates:
 - `{name}-db-sg` with no egress and ONE ingress rule, `{name}-db-ingress`: TCP 5432 from the
   nodes' security group only (never a CIDR);
 - `{name}-db-params`: a `postgres17` parameter group forcing TLS (`rds.force_ssl`) and
-  logging slow statements;
+  logging slow statements; autonamed, so a new family (a major upgrade) is a new group
+  created before the instance switches to it, and the old one is deleted after;
 - `{name}-db-monitoring`: the enhanced-monitoring role (FSBP RDS.6), assumable only by RDS
   monitoring for this account, with AWS's managed policy attached (`{name}-db-monitoring-policy`);
 - `{name}-db-master-password`: the master password, generated (kept in state as a secret,
@@ -16,7 +17,9 @@ Creates:
   password, dbname), for break-glass use and rotation tooling;
 - `{name}-db`: the instance. Storage encrypted with the CMK, IAM auth, CloudWatch log
   exports, Performance Insights, deletion protection / final snapshot / Pulumi protect +
-  retain as the stack's protection says;
+  retain as the stack's protection says. Its final snapshot is `{name}-db-final-<8 hex>`,
+  the hex a digest of what replaces the instance (`REPLACED_BY`), so no two deletions
+  write the same snapshot name;
 - `{name}-db-replica-{i}` (1-based): same-region read replicas, protected like the primary.
 
 Why not `manage_master_user_password`: RDS refuses to create a read replica of a source
@@ -31,14 +34,18 @@ security_group_id.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.components._shared import IsolatedStoreArgs, isolated_store_network, service_role_trust
-from infra.config import DatabaseConfig
+from infra.config import SNAPSHOT_IDENTIFIER, DatabaseConfig
 
 # The major version only. With auto minor upgrades on, RDS moves the instance to new 17.x
 # minors in the maintenance window (17.6 was the newest at the time of writing). A full pin
@@ -59,6 +66,33 @@ SLOW_STATEMENT_MS = 1000
 # RDS master passwords: 8-128 printable ASCII except '/', '"', '@' and space (CreateDBInstance,
 # MasterUserPassword). Alphanumeric only is always valid and URL-safe; 40 of them is ~238 bits.
 MASTER_PASSWORD_LENGTH = 40
+# aws_db_instance's arguments a change of which replaces the instance (the provider's
+# ForceNew schema, /work/shared/reference/force-new.json; `region` is its injected override).
+# The final snapshot's name is derived from them: tests/test_lifecycle.py holds the two equal.
+REPLACED_BY = (
+    "availability_zone", "backup_target", "character_set_name", "custom_iam_instance_profile", "db_name", "engine",
+    "kms_key_id", "nchar_character_set_name", "restore_to_point_in_time", "s3_import", "snapshot_identifier",
+    "storage_encrypted", "timezone", "username", "region",
+)
+
+
+def final_snapshot_identifier(prefix: str, identity: Mapping[str, Any]) -> str:
+    """`<prefix>-<8 hex>`: the hex a digest of the instance's replacing inputs.
+
+    A final snapshot name must be new at every deletion (DeleteDBInstance fails with
+    DBSnapshotAlreadyExists, and the instance stays). The instances one stack creates in turn
+    differ in these inputs: a replacement changes one of them by definition, and a rebuilt
+    stack has a new KMS key (kms_key_id). The provider deletes with the name in the old
+    instance's state, so the replacement's new name never meets it. Deterministic: no extra
+    resource, and the name is known at preview once the key is.
+    """
+    digest = hashlib.sha256(json.dumps(dict(identity), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    name = f"{prefix}-{digest}"
+    # RDS (DeleteDBInstance, FinalDBSnapshotIdentifier): 1-255 letters, digits and hyphens,
+    # first a letter, no two consecutive hyphens, no hyphen at the end.
+    if not SNAPSHOT_IDENTIFIER.match(name):
+        raise ValueError(f"final snapshot name {name!r}: RDS allows 1-255 letters, digits and single hyphens, starting with a letter")
+    return name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,14 +119,19 @@ class Database(pulumi.ComponentResource):
         protection = args.protection
         if cfg.stop_off_hours and cfg.read_replicas:
             raise ValueError("a database that stops off-hours cannot have read replicas")
+        if PARAMETER_FAMILY != f"postgres{ENGINE_VERSION.split('.')[0]}":
+            raise ValueError(f"PARAMETER_FAMILY {PARAMETER_FAMILY} does not match ENGINE_VERSION {ENGINE_VERSION}: a major upgrade changes both")
 
         # derive
         child = pulumi.ResourceOptions(parent=self)
         # The instance and its replicas hold (or serve) the data: Pulumi may neither delete
         # nor replace them when the stack protects its data stores.
         stateful = pulumi.ResourceOptions(parent=self, protect=protection.protect, retain_on_delete=protection.retain_on_delete)
-        # A fixed name is fine here: it is used once, when the instance is deleted.
-        final_snapshot = f"{name}-db-final" if protection.final_snapshots else None
+        # `<name>-db-final` with a suffix per instance (final_snapshot_identifier), checked
+        # before anything is created; the name is written once, when the instance is deleted.
+        snapshot_prefix = f"{name}-db-final"
+        if protection.final_snapshots:
+            final_snapshot_identifier(snapshot_prefix, {})
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
@@ -111,6 +150,11 @@ class Database(pulumi.ComponentResource):
             client_security_group_id=args.client_security_group_id, subnet_group=aws.rds.SubnetGroup, opts=child,
         )
         subnet_group, sg = store.subnet_group, store.security_group
+        # No `name`: autonamed (`{name}-db-params-<7 hex>`). The family is ForceNew, so a major
+        # upgrade (a new PARAMETER_FAMILY) replaces the group, and Pulumi's default order
+        # (create-before-delete) creates the new group under a new name, updates the instances
+        # to it, and deletes the old group last, once nothing uses it. A fixed name would
+        # collide (create first) or delete a group still attached (delete first).
         params = aws.rds.ParameterGroup(
             f"{name}-db-params",
             family=PARAMETER_FAMILY,
@@ -160,18 +204,20 @@ class Database(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             copy_tags_to_snapshot=True,
             deletion_protection=protection.deletion_protection,
-            # Changes wait for the maintenance window instead of restarting the database mid-day.
-            apply_immediately=False,
+            # Per stack (database.apply_immediately): false, changes wait for the maintenance
+            # window instead of restarting the database mid-day.
+            apply_immediately=cfg.apply_immediately,
             maintenance_window=cfg.maintenance_window,
         )
 
         # No explicit `identifier`: Pulumi autonames it (`{name}-db-<7 hex>`), so a
         # replacement (e.g. a new KMS key) can create the new instance before deleting the
         # old one instead of colliding on the name. Clients read the endpoint from outputs.
-        instance = aws.rds.Instance(
-            f"{name}-db",
+        primary = dict(
             engine="postgres",
             engine_version=ENGINE_VERSION,
+            # RDS refuses a new major ENGINE_VERSION unless this is set (database.allow_major_version_upgrade).
+            allow_major_version_upgrade=cfg.allow_major_version_upgrade,
             allocated_storage=cfg.allocated_storage_gb,
             multi_az=cfg.multi_az,
             port=PORT,
@@ -180,11 +226,21 @@ class Database(pulumi.ComponentResource):
             password=master_password.result,
             backup_retention_period=cfg.backup_retention_days,
             backup_window=cfg.backup_window,
-            # Keep the automated backups (point-in-time recovery) after a deletion.
-            delete_automated_backups=False,
+            # Keep the automated backups (point-in-time recovery) after a deletion exactly when
+            # the stack keeps final snapshots; the KMS key then outlives the stack as well
+            # (ProtectionConfig.key_outlives_stack), or they could not be read.
+            delete_automated_backups=not protection.keeps_encrypted_backups,
             skip_final_snapshot=not protection.final_snapshots,
-            final_snapshot_identifier=final_snapshot,
             **common,
+        )
+        identity = {arg: primary[arg] for arg in REPLACED_BY if primary.get(arg) is not None}
+        final_snapshot = (
+            pulumi.Output.all(**identity).apply(lambda values: final_snapshot_identifier(snapshot_prefix, values)) if protection.final_snapshots else None
+        )
+        instance = aws.rds.Instance(
+            f"{name}-db",
+            final_snapshot_identifier=final_snapshot,
+            **primary,
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[monitoring_policy])),
         )
 

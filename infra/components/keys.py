@@ -3,26 +3,50 @@
 Creates:
 - `{name}-key`: a symmetric CMK with yearly rotation and a 30-day deletion window, whose
   policy lets the account's IAM policies govern it (RDS, ElastiCache, EKS, Secrets Manager
-  use it through the caller's permissions), lets CloudWatch Logs encrypt this account's log
-  groups, and lets the Auto Scaling service-linked role use it for the nodes' EBS volumes
-  (without that grant, encrypted node volumes fail to launch);
-- `{name}-alias`: `alias/<name>`, so people can find it.
+  use it through the caller's permissions) and lets CloudWatch Logs encrypt this account's
+  log groups. It names no service-linked role: CreateKey refuses a principal that does not
+  exist yet, and a fresh account has no AWSServiceRoleForAutoScaling. It outlives the stack
+  whenever the data stores leave snapshots or backups encrypted with it
+  (ProtectionConfig.key_outlives_stack);
+- `{name}-alias`: `alias/<name>`, so people can find it (deleted with the stack, so a rebuilt
+  stack can take the name again; a retained key keeps its description and tags);
+- `{name}-autoscaling-role`, if `account.create_autoscaling_service_linked_role`: the
+  account's AWSServiceRoleForAutoScaling (retained on delete: it is the account's, not the
+  stack's);
+- `{name}-autoscaling-grant`: a KMS grant letting that role use the key for the nodes' EBS
+  volumes (without it, encrypted node volumes fail to launch). A grant instead of key-policy
+  statements: the EC2 Auto Scaling user guide ("Required AWS KMS key policy for use with
+  encrypted volumes") gives both forms, and a grant is created after its grantee exists.
+  The node groups wait for it (`node_launch_dependencies`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+
+from infra.config import ProtectionConfig
+
+AUTOSCALING_SERVICE = "autoscaling.amazonaws.com"
+# The role EC2 Auto Scaling (and so every EKS managed node group) launches instances with.
+AUTOSCALING_ROLE_PATH = "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+# What the grant allows: the operations of the user guide's grant for a customer managed key
+# ("Required AWS KMS key policy for use with encrypted volumes", cross-account example).
+AUTOSCALING_GRANT_OPERATIONS = (
+    "Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant",
+)
 
 
 @dataclass(frozen=True)
 class KeysArgs:
     region: str
-    # Pulumi protect + retain: losing the key loses every snapshot and secret encrypted with it.
-    protect: bool = True
-    retain_on_delete: bool = True
+    # Pulumi protect as the stack's protection says; retain derived from it
+    # (key_outlives_stack): losing the key loses every snapshot and secret encrypted with it.
+    protection: ProtectionConfig = field(default_factory=ProtectionConfig)
+    # account.create_autoscaling_service_linked_role: whether this stack creates the role.
+    create_autoscaling_service_linked_role: bool = True
     # The KMS maximum: a scheduled deletion can be cancelled for 30 days (FSBP KMS.3).
     deletion_window_days: int = 30
 
@@ -30,12 +54,15 @@ class KeysArgs:
 class Keys(pulumi.ComponentResource):
     key_arn: pulumi.Output[str]
     key_id: pulumi.Output[str]
+    # What a node must not launch before (ClusterArgs.node_launch_dependencies).
+    node_launch_dependencies: list[pulumi.Resource]
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:keys:Keys", name, None, opts)
         if not 7 <= args.deletion_window_days <= 30:
             raise ValueError("deletion_window_days must be between 7 and 30")
 
+        # derive
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         policy = pulumi.Output.json_dumps(
             {
@@ -56,25 +83,13 @@ class Keys(pulumi.ComponentResource):
                         "Resource": "*",
                         "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": pulumi.Output.concat("arn:aws:logs:", args.region, ":", account, ":*")}},
                     },
-                    {
-                        "Sid": "AutoScalingUsesKeyForNodeVolumes",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", account, ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")},
-                        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                        "Resource": "*",
-                    },
-                    {
-                        "Sid": "AutoScalingAttachesPersistentResources",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", account, ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")},
-                        "Action": "kms:CreateGrant",
-                        "Resource": "*",
-                        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                    },
                 ],
             }
         )
-        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.retain_on_delete)
+        # Retained whenever a deletion leaves encrypted data behind; not configurable, so no
+        # stack can keep final snapshots and schedule their key's deletion (see
+        # ProtectionConfig.key_outlives_stack).
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protection.protect, retain_on_delete=args.protection.key_outlives_stack)
         key = aws.kms.Key(
             f"{name}-key",
             description=f"{name}: RDS, ElastiCache, EKS secrets, Secrets Manager, EBS and CloudWatch Logs",
@@ -85,6 +100,31 @@ class Keys(pulumi.ComponentResource):
         )
         aws.kms.Alias(f"{name}-alias", name=f"alias/{name}", target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=self))
 
+        # Auto Scaling's access for the nodes' encrypted volumes. KMS checks that a grantee
+        # exists (CreateGrant), so the grant waits for the role when this stack creates it;
+        # otherwise the account has it (AccountConfig). The role is the account's: retained,
+        # so destroying this stack never deletes what other stacks' nodes launch with.
+        role_arn = pulumi.Output.concat("arn:aws:iam::", account, ":", AUTOSCALING_ROLE_PATH)
+        grantee_exists: list[pulumi.Resource] = []
+        if args.create_autoscaling_service_linked_role:
+            grantee_exists.append(
+                aws.iam.ServiceLinkedRole(
+                    f"{name}-autoscaling-role",
+                    aws_service_name=AUTOSCALING_SERVICE,
+                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+                )
+            )
+        grant = aws.kms.Grant(
+            f"{name}-autoscaling-grant",
+            name=f"{name}-node-volumes",
+            key_id=key.key_id,
+            grantee_principal=role_arn,
+            operations=list(AUTOSCALING_GRANT_OPERATIONS),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grantee_exists),
+        )
+
+        # outputs
         self.key_arn = key.arn
         self.key_id = key.key_id
+        self.node_launch_dependencies = [grant]
         self.register_outputs({"key_arn": self.key_arn, "key_id": self.key_id})

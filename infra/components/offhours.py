@@ -38,6 +38,9 @@ class NodeGroupScaling(NamedTuple):
     """A managed node group to scale to zero off-hours, and the sizes it gets back."""
 
     cluster_name: pulumi.Input[str]
+    # The group's EKS name as the group reports it (Cluster.node_group_names), never one
+    # rebuilt from config: EKS gives a replaced group a new name, and a schedule holding the
+    # old one would scale nothing (and the policy below would allow the wrong group).
     node_group_name: pulumi.Input[str]
     min_size: int
     desired_size: int
@@ -83,9 +86,10 @@ class OffHours(pulumi.ComponentResource):
         groups = [NodeGroupScaling(*g) for g in args.node_groups]
         if args.db_instance_identifier is None and not groups:
             raise ValueError("off-hours needs a database or at least one node group to schedule")
-        for g in groups:
+        for i, g in enumerate(groups):
             if not 0 <= g.min_size <= g.desired_size <= g.max_size or g.max_size < 1:
-                raise ValueError(f"node group {g.key or g.node_group_name}: need 0 <= min <= desired <= max and max >= 1")
+                # The key or the position: the name may be an Output (read back from the group).
+                raise ValueError(f"node group {g.key or i + 1}: need 0 <= min <= desired <= max and max >= 1")
         keys = [g.key or str(i + 1) for i, g in enumerate(groups)]
         if len(set(keys)) != len(keys):
             raise ValueError(f"node group keys must be unique: {', '.join(keys)}")

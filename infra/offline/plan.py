@@ -174,11 +174,15 @@ def _sizing(c: StackConfig) -> list[str]:
         f"{'Multi-AZ' if db.multi_az else 'single-AZ'}, backups {db.backup_retention_days} d, "
         f"{db.read_replicas} read replica(s)" + (", stopped off-hours" if db.stop_off_hours else "")
     )
+    if not db.apply_immediately:
+        out.append(f"database  changes wait for the maintenance window {db.maintenance_window}")
     cache = c.cache
     out.append(
         f"cache     {cache.node_type} x {cache.num_nodes}, failover {'on' if cache.automatic_failover else 'off'}, "
         f"{'Multi-AZ' if cache.multi_az else 'single-AZ'}"
     )
+    if not cache.apply_immediately:
+        out.append(f"cache     changes wait for the maintenance window {cache.maintenance_window}")
     out.append(f"budget    ${c.budget.monthly_limit_usd:,.2f}/month")
     return out
 
