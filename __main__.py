@@ -29,17 +29,6 @@ keys = Keys(
 )
 network = Network(cfg.name, NetworkArgs(config=cfg.network, kms_key_arn=keys.key_arn), opts=aws)
 
-# The runner enters the control plane through the EKS cluster's security group, which the
-# Cluster component does not expose: note its eks:index:Cluster as it is built (a
-# transformation that changes nothing).
-eks_clusters: list = []
-
-
-def _note_eks_cluster(args: pulumi.ResourceTransformationArgs) -> None:
-    if args.type_ == "eks:index:Cluster":
-        eks_clusters.append(args.resource)
-
-
 cluster = Cluster(
     cfg.name,
     ClusterArgs(
@@ -51,8 +40,10 @@ cluster = Cluster(
         kms_key_arn=keys.key_arn,
         tags=cfg.base_tags(),
         node_launch_dependencies=keys.node_launch_dependencies,
+        deploy_role_arn=cfg.aws.deploy_role_arn,
+        aws_profile=cfg.aws.profile,
     ),
-    opts=pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(transformations=[_note_eks_cluster])),
+    opts=aws,
 )
 
 # CI runner inside the VPC (docs/ci.md): the deploy path to a private API endpoint.
@@ -64,7 +55,7 @@ if cfg.runner is not None and cfg.runner.enabled_for(cfg.cluster):
             region=cfg.aws.region,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
-            cluster_security_group_id=eks_clusters[0].cluster_security_group_id,
+            cluster_security_group_id=cluster.cluster_security_group_id,
             kms_key_arn=keys.key_arn,
         ),
         opts=aws,

@@ -500,6 +500,11 @@ class AwsSettings(_Section):
     assume_roles: list[dict[str, Any]] = []
     profile: str | None = None
 
+    @property
+    def deploy_role_arn(self) -> str | None:
+        """The role the program's AWS provider assumes last: the identity that deploys."""
+        return self.assume_roles[-1].get("roleArn") if self.assume_roles else None
+
     @field_validator("region")
     @classmethod
     def _commercial_partition(cls, value: str) -> str:
@@ -630,6 +635,14 @@ def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
         c.network.subnet_plan()
     except cidr.CidrError as exc:
         raise ConfigError(f"{PROJECT}:network.cidr", str(exc)) from None
+    deployer = c.aws.deploy_role_arn
+    if deployer is not None and deployer in c.cluster.admin_role_arns:
+        i = c.cluster.admin_role_arns.index(deployer)
+        raise ConfigError(
+            f"{PROJECT}:cluster.admin_role_arns[{i}]",
+            f"{deployer} is the deploy role (aws:assumeRoles): EKS makes it cluster-admin as the cluster's creator, "
+            "and a second access entry for the same principal fails (pulumi/pulumi-eks#2373); remove it here",
+        )
     azs = REGION_AZ_COUNT.get(c.aws.region)
     if azs is not None and c.network.az_count > azs:
         raise ConfigError(f"{PROJECT}:network.az_count", f"{c.network.az_count} AZs requested but {c.aws.region} has {azs}")

@@ -48,7 +48,9 @@ def test_nodes_follow_the_cluster_version(stack):
 
 def test_every_production_log_group_is_kept_a_year():
     retention = {g["urn"].rsplit("::", 1)[-1]: g["inputs"]["retentionInDays"] for g in plan("prod").of_type(LOG_GROUP)}
-    assert retention == {"platform-prod-flow-logs": 365, "platform-prod-control-plane-logs": 365, "platform-prod-redis-slow-log": 365}
+    assert retention == {
+        "platform-prod-flow-logs": 365, "platform-prod-control-plane-logs": 365, "platform-prod-redis-slow-log": 365, "platform-prod-runner-logs": 365,
+    }
 
 
 # Every row of the production floor that the log-retention rule added, with its exact line.
@@ -58,6 +60,7 @@ def test_every_production_log_group_is_kept_a_year():
         ("network", "flow_logs_retention_days", 180, "platform:network.flow_logs_retention_days: must be at least 365 in a production tier (every log is kept a year)"),
         ("cluster", "log_retention_days", 90, "platform:cluster.log_retention_days: must be at least 365 in a production tier (every log is kept a year)"),
         ("cache", "slow_log_retention_days", 30, "platform:cache.slow_log_retention_days: must be at least 365 in a production tier (every log is kept a year)"),
+        ("runner", "log_retention_days", 90, "platform:runner.log_retention_days: must be at least 365 in a production tier (every log is kept a year)"),
     ],
 )
 def test_production_refuses_a_log_kept_less_than_a_year(section, field, value, message):
@@ -126,3 +129,34 @@ def test_deploy_time_limits_are_checked_at_config_load(stack, changes, region, m
 )
 def test_instance_architecture(instance_type, architecture):
     assert config.instance_architecture(instance_type) == architecture
+
+
+DEPLOYER = "arn:aws:iam::210987654321:role/platform-deployer"
+
+
+def test_the_kubernetes_provider_authenticates_as_the_deploy_role():
+    p = plan("staging", **{"aws:assumeRoles": [{"roleArn": DEPLOYER, "sessionName": "pulumi"}]})
+    eks_cluster = p.named("eks:index:Cluster", "::platform-staging-eks")
+    assert eks_cluster["inputs"]["providerCredentialOpts"] == {"roleArn": DEPLOYER}
+
+
+def test_without_a_deploy_role_the_ambient_credentials_are_the_deployer():
+    assert "providerCredentialOpts" not in plan("staging").named("eks:index:Cluster", "::platform-staging-eks")["inputs"]
+
+
+def test_the_deploy_role_is_not_also_an_explicit_admin_entry():
+    raw = changed_raw("staging", cluster={"admin_role_arns": ["arn:aws:iam::210987654321:role/ops", DEPLOYER]})
+    with pytest.raises(ConfigError) as err:
+        config.parse(raw, stack="staging", aws={"region": "us-east-1", "assumeRoles": [{"roleArn": DEPLOYER}]})
+    assert str(err.value) == (
+        f"platform:cluster.admin_role_arns[1]: {DEPLOYER} is the deploy role (aws:assumeRoles): EKS makes it cluster-admin as the "
+        "cluster's creator, and a second access entry for the same principal fails (pulumi/pulumi-eks#2373); remove it here"
+    )
+
+
+def changed_raw(stack: str, **sections):
+    with open(f"Pulumi.{stack}.yaml", encoding="utf-8") as fh:
+        raw = {k.removeprefix("platform:"): v for k, v in yaml.safe_load(fh)["config"].items() if k.startswith("platform:")}
+    for key, value in sections.items():
+        raw[key] = {**raw[key], **value}
+    return raw

@@ -18,7 +18,7 @@ Creates:
 
 Outputs: cluster_name, kubeconfig (secret), oidc_provider_arn, oidc_provider_url, k8s_provider,
 node_groups (what must exist before anything that needs a running pod), node_group_names
-(config name -> the group's EKS name, known once the group exists).
+(config name -> the group's EKS name, known once the group exists), cluster_security_group_id.
 """
 
 from __future__ import annotations
@@ -74,6 +74,13 @@ class ClusterArgs:
     # What must exist before a node launches: the key's grant to Auto Scaling (infra/components/
     # keys.py); an instance launched before it cannot create its encrypted root volume.
     node_launch_dependencies: Sequence[pulumi.Resource] = ()
+    # The identity that deploys (the stack's `aws:assumeRoles` role, or `aws:profile`): the
+    # kubeconfig's `aws eks get-token` must run as it, not as the ambient credentials, or the
+    # Kubernetes provider reaches the API as someone EKS never admitted. That identity creates
+    # the cluster, so EKS's creator bootstrap makes it cluster-admin (pulumi_eks always asks
+    # for it, and an explicit access entry for it would collide: pulumi/pulumi-eks#2373).
+    deploy_role_arn: str | None = None
+    aws_profile: str | None = None
 
 
 def physical_name(node_group: Any, prefix: str) -> pulumi.Input[str]:
@@ -98,6 +105,7 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_url: pulumi.Output[str]
     k8s_provider: k8s.Provider
     node_group_names: dict[str, pulumi.Output[str]]
+    cluster_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:cluster:Cluster", name, None, opts)
@@ -158,6 +166,11 @@ class Cluster(pulumi.ComponentResource):
             encryption_config_key_arn=args.kms_key_arn,
             enabled_cluster_log_types=list(cfg.log_types),
             create_oidc_provider=True,
+            provider_credential_opts=(
+                eks.KubeconfigOptionsArgs(role_arn=args.deploy_role_arn, profile_name=args.aws_profile)
+                if args.deploy_role_arn or args.aws_profile
+                else None
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
 
@@ -231,6 +244,9 @@ class Cluster(pulumi.ComponentResource):
             self.node_group_names[group.name] = node_group.node_group.apply(lambda g, prefix=prefix: physical_name(g, prefix))
 
         self.cluster_name = args.cluster_name
+        # The security group EKS puts on the control plane's ENIs: what admits a client of the
+        # private endpoint (the CI runner) on 443.
+        self.cluster_security_group_id = cluster.cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         self.oidc_provider_arn = cluster.oidc_provider_arn
         self.oidc_provider_url = cluster.oidc_provider_url
