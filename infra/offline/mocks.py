@@ -269,7 +269,12 @@ def _eks_cluster(m: PlatformMocks, name: str, physical: str, inputs: dict[str, A
 
 
 def _eks_node_group(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
-    return "", {}
+    """`eks:index:ManagedNodeGroup` (remote component): its `nodeGroup`, the aws.eks.NodeGroup it
+    made, as the engine passes a resource without references: its id `<cluster>:<name>`. A
+    prefixed name ends in the provider's 26-digit unique suffix (terraform's PrefixedUniqueId)."""
+    prefix = inputs.get("nodeGroupNamePrefix")
+    group = f"{prefix}{int(_hex(name, 20), 16) % 10**26:026d}" if isinstance(prefix, str) else inputs.get("nodeGroupName") or physical
+    return "", {"nodeGroup": f"{m.region}-cluster:{group}"}
 
 
 def _helm_release(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
