@@ -90,6 +90,27 @@ def read_stack_file(stack: str, root: Path = ROOT, overrides: dict[str, Any] | N
     return StackFile(config=config, secret_keys=secret_keys, values=values)
 
 
+DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+
+
+def disabled_default_providers(root: Path, stack_file: StackFile) -> list[Any]:
+    """`pulumi:disable-default-providers` as the engine reads it: the stack file's value, else
+    the project file's (`config:` in Pulumi.yaml, a `value:` or a bare list); none without either."""
+    value = stack_file.values.get(DISABLE_DEFAULT_PROVIDERS)
+    if value is None:
+        project = root / "Pulumi.yaml"
+        if project.exists():
+            with open(project, encoding="utf-8") as fh:
+                entry = ((yaml.safe_load(fh) or {}).get("config") or {}).get(DISABLE_DEFAULT_PROVIDERS)
+            value = entry.get("value", entry.get("default")) if isinstance(entry, dict) else entry
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = [value]
+    return list(value) if isinstance(value, list) else []
+
+
 class _Diagnostics(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
@@ -129,7 +150,8 @@ def run_program(
     stack file's zone, named as its domain.
 
     Raises what the program raises (a `ConfigError` for bad input) after the runtime has
-    settled, so a caller can assert that nothing was registered.
+    settled, so a caller can assert that nothing was registered; an `EngineError` (the
+    engine's message) for what the Pulumi engine itself would refuse (docs/offline-engine.md).
     """
     import pulumi
     from pulumi.runtime import config as runtime_config
@@ -144,7 +166,7 @@ def run_program(
     dns = stack_file.values.get(f"{PROJECT}:dns")
     zones = {dns["zone_id"]: dns["domain"]} if isinstance(dns, dict) and "zone_id" in dns and "domain" in dns else {}
     mocks = PlatformMocks(region=str(region), cloudflare_zones=zones if cloudflare_zones is None else cloudflare_zones)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, denied_default_providers=disabled_default_providers(root, stack_file))
     handler = _Diagnostics()
     logger = logging.getLogger(f"infra.offline.{stack}")
     logger.handlers[:] = [handler]
@@ -181,11 +203,18 @@ def run_program(
     try:
         _sync_await(run_pulumi_func(program))
     except Exception as exc:
+        # What the engine refused fails the deployment, whatever the program did with it.
+        error = monitor.engine_error or exc
         # Lets a caller prove that bad input registered nothing.
-        exc.registered = list(monitor.registrations)  # type: ignore[attr-defined]
-        raise
+        error.registered = list(monitor.registrations)  # type: ignore[attr-defined]
+        if error is exc:
+            raise
+        raise error from None
     finally:
         _close_loop()
+    if monitor.engine_error is not None:
+        monitor.engine_error.registered = list(monitor.registrations)  # type: ignore[attr-defined]
+        raise monitor.engine_error
     return ProgramRun(
         stack=stack,
         stack_file=stack_file,

@@ -8,7 +8,11 @@ Shared by the offline plan and the tests. It provides:
 - `RecordingMonitor`: a `MockMonitor` that keeps the whole registration request of every
   resource (parent, dependencies, provider, protect, retainOnDelete, ignoreChanges, ...),
   which `Mocks.new_resource` never sees, and works around the `pulumi_eks` remote-component
-  pitfalls (resource references disabled, `Call` forwarded to `Mocks.call`).
+  pitfalls (resource references disabled, `Call` forwarded to `Mocks.call`);
+- `EngineRules`: what the Pulumi engine itself refuses at registration and the SDK's mocks
+  let through (duplicate URNs, disabled default providers, unknown providers, malformed
+  URNs, type tokens, timeouts, property paths), raised as `EngineError` with the engine's
+  message (docs/offline-engine.md).
 
 Nothing here is imported by a component: the program does not know it runs under mocks.
 """
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +32,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+from infra.offline.errors import EngineError
 
 ACCOUNT_ID = "123456789012"
 
@@ -447,21 +455,393 @@ _CALLS = {
 }
 
 
+# ---------------------------------------------------------------------- engine rules
+# What the Pulumi engine refuses at registration that `MockMonitor` lets through. Each
+# check quotes the engine source it mirrors, at pulumi/pulumi@1b5949891b (v3.259.0-14, the
+# newest engine in the mirror; the pinned SDK is 3.272.0) — docs/offline-engine.md lists them.
+# The checks are dictionary and string operations only: the suite plans each stack many times.
+
+_ENGINE_REF = "pulumi/pulumi@1b5949891b"
+_ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+_UNKNOWN_ID = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # sdk/go/common/providers/reference.go:32
+# Go's time.ParseDuration: "0", or one or more <decimal><unit> with an optional sign.
+_GO_DURATION = re.compile(r"[-+]?(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)\Z")
+
+
+def _go_quote(s: str) -> str:
+    """Go's %q for the strings these messages quote (URNs, property paths)."""
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _urn_error(s: str) -> str | None:
+    """sdk/go/common/resource/urn/urn.go:59-69 Parse (IsValid at :106-114); None when valid."""
+    if s == "":
+        return "missing required URN"  # urn.go:61
+    if not s.startswith("urn:pulumi:") or s.count("::") < 3:
+        return f"invalid URN {_go_quote(s)}"  # urn.go:66
+    return None
+
+
+def _urn_type(urn: str) -> str:
+    """urn.go:176-182 URN.Type: the last `$` element of the qualified type."""
+    qualified = urn[len("urn:pulumi:"):].split("::", 3)[2]
+    return qualified.rsplit("$", 1)[-1]
+
+
+def _module_and_name(token: str) -> tuple[str, str]:
+    """sdk/go/common/tokens/tokens.go Type.Module / Type.Name: split at the second ':'."""
+    parts = token.split(":", 2)
+    if len(parts) < 3:
+        return "", ""
+    return f"{parts[0]}:{parts[1]}", parts[2]
+
+
+def _provider_ref_error(ref: str) -> str | None:
+    """sdk/go/common/providers/reference.go:147-159 ParseReference (validateURN :64-76)."""
+    sep = ref.rfind("::")
+    if sep == -1:
+        return f"expected '::' in provider reference '{ref}'"  # reference.go:152
+    urn = ref[:sep]
+    if _urn_error(urn) is not None:
+        return f"{urn} is not a valid URN"  # reference.go:66
+    module, name = _module_and_name(_urn_type(urn))
+    if module != "pulumi:providers":
+        return f"invalid module in type: expected 'pulumi:providers', got '{module}'"  # reference.go:70
+    if name == "":
+        return "provider URNs must specify a type name"  # reference.go:73
+    return None
+
+
+def _property_path_error(path: str) -> str | None:
+    """sdk/go/common/resource/properties_path.go:68-150 parsePropertyPath (non-strict)."""
+    if path.startswith("."):
+        return "expected property path to start with a name or index"  # :76
+    i, n = 0, len(path)
+    while i < n:
+        c = path[i]
+        if c == ".":
+            i += 1
+            if i == n:
+                return "expected property path to end with a name or index"  # :83
+        elif c == "[":
+            if i + 1 < n and path[i + 1] == '"':
+                j = i + 2
+                while True:
+                    if j >= n:
+                        return "missing closing quote in property name"  # :99
+                    if path[j] == '"':
+                        j += 1
+                        break
+                    j += 2 if path[j] == "\\" and j + 1 < n and path[j + 1] == '"' else 1
+                if j >= n or path[j] != "]":
+                    return "missing closing bracket in property access"  # :112
+                i = j + 1
+            else:
+                close = path.find("]", i)
+                if close == -1:
+                    return "missing closing bracket in array index"  # :119
+                segment = path[i + 1 : close]
+                if segment != "*" and not re.fullmatch(r"[+-]?[0-9]+", segment):
+                    # :128, wrapping strconv.ParseInt's *NumError
+                    return f"invalid array index: strconv.ParseInt: parsing {_go_quote(segment)}: invalid syntax"
+                if segment != "*" and not -(2**63) <= int(segment) < 2**63:
+                    return f"invalid array index: strconv.ParseInt: parsing {_go_quote(segment)}: value out of range"
+                i = close + 1
+        else:
+            while i < n and path[i] not in ".[":
+                i += 1
+    return None
+
+
+def _denied_default_provider(denylist: Any, package: str) -> bool:
+    """pkg/resource/deploy/default_providers.go:263-305 shouldDenyRequest over
+    `pulumi:disable-default-providers` (project config, overridden by the stack's)."""
+    if package == "pulumi" or not denylist:  # :266-268 "we always allow" the pulumi package
+        return False
+    for i, item in enumerate(denylist):
+        if not isinstance(item, str):
+            raise EngineError(
+                f"pulumi:disable-default-providers[{i}] must be a string",  # :294
+                rule="disable-default-providers-encoding",
+                source="pkg/resource/deploy/default_providers.go:294",
+            )
+        if item.strip() in ("*", package):  # :296-297
+            return True
+    return False
+
+
+class EngineRules:
+    """The engine's bookkeeping of one deployment: which URNs, providers and component
+    provider maps it has seen, and the checks that refuse a request the way it would."""
+
+    def __init__(self, denied_default_providers: Any = ()):
+        self.denylist = list(denied_default_providers or ())
+        self.prefix = ""                                   # "urn:pulumi:<stack>::<project>::"
+        self.qualified: dict[str, str] = {}                # SDK-visible URN -> the engine's qualified type
+        self.engine_urns: dict[str, str] = {}              # SDK-visible URN -> the engine's URN
+        self.seen: set[str] = set()                        # engine URNs registered (or read) so far
+        self.providers: dict[str, str] = {}                # provider URN -> its id
+        self.goal_providers: dict[str, str] = {}           # custom resource URN -> its provider reference
+        self.component_providers: dict[str, dict[str, str]] = {}  # component URN -> package -> reference
+
+    # The SDK sees the mock's URNs (MockMonitor.make_urn: the root Stack's type kept, only
+    # the parent's own type); the engine's carry the parent's whole qualified type and no
+    # Stack (pkg/resource/deploy/deployment.go:796-805). Messages quote the engine's.
+    def qualified_type(self, parent: str, typ: str) -> str:
+        parent_type = self.qualified.get(parent, "") if parent else ""
+        return typ if parent_type in ("", _ROOT_STACK_TYPE) else f"{parent_type}${typ}"
+
+    def engine_urn(self, parent: str, typ: str, name: str) -> str:
+        return f"{self.prefix}{self.qualified_type(parent, typ)}::{name}"
+
+    def _shown(self, urn: str) -> str:
+        return self.engine_urns.get(urn, urn)
+
+    def _shown_ref(self, ref: str) -> str:
+        sep = ref.rfind("::")
+        return f"{self._shown(ref[:sep])}::{ref[sep + 2:]}" if sep != -1 else ref
+
+    @staticmethod
+    def _fail(message: str, rule: str, source: str) -> None:
+        raise EngineError(message, rule=rule, source=f"{_ENGINE_REF} {source}")
+
+    def _known_provider(self, ref: str) -> bool:
+        """The provider registry holds (URN, id); a preview's unknown id matches any."""
+        sep = ref.rfind("::")
+        urn, rid = ref[:sep], ref[sep + 2:]
+        return urn in self.providers and rid in (self.providers[urn], _UNKNOWN_ID)
+
+    def stack(self, urn: str) -> None:
+        self.prefix = urn[: urn.index(_ROOT_STACK_TYPE)]
+        self.qualified[urn] = _ROOT_STACK_TYPE
+        self.engine_urns[urn] = urn
+        self.seen.add(urn)
+
+    # ------------------------------------------------------------ RegisterResource
+
+    def register(self, request: Any) -> tuple[str, str, dict[str, str]]:
+        """Refuse `request` as the engine would.
+
+        Returns the engine's URN, the provider reference it resolved (custom resources) and
+        the providers map it keeps for a component's children."""
+        typ, name, parent = request.type, request.name, request.parent
+        custom, remote = bool(request.custom), bool(request.remote)
+        is_provider = typ.startswith("pulumi:providers:")
+        src = "pkg/resource/deploy/source_eval.go"
+
+        # source_eval.go:2292-2296 resource.ParseOptionalURN(req.GetParent())
+        if parent and (err := _urn_error(parent)):
+            self._fail(f"invalid parent URN: {err}", "parent-urn", f"{src}:2295")
+        # source_eval.go:2311-2316 custom and remote resources need a three-part type token
+        if (custom or remote) and typ.count(":") < 2:
+            self._fail(f"Type '{typ}' is not a valid type token (must have format '*:*:*')", "type-token",
+                       f"{src}:2313, sdk/go/common/tokens/tokens.go:223")
+        # source_eval.go:2323-2328
+        if request.envVarMappings and not is_provider:
+            self._fail("envVarMappings can only be used with provider resources", "env-var-mappings", f"{src}:2326")
+        # source_eval.go:2376-2382, 2393-2402 every dependency a well-formed URN
+        for dep in request.dependencies:
+            if err := _urn_error(dep):
+                self._fail(f"invalid dependency URN: {err}", "dependency-urn", f"{src}:2380")
+        for key, deps in request.propertyDependencies.items():
+            for dep in deps.urns:
+                if err := _urn_error(dep):
+                    self._fail(f"invalid dependency on property {key} URN: {err}", "dependency-urn", f"{src}:2400")
+
+        # source_eval.go:2298-2306 inheritFromParent (:2004-2022): a custom parent's provider
+        # passes to a child of its package; then resolveProvider (:2226-2245).
+        package = typ.split(":", 1)[0]
+        provider = request.provider
+        if not provider and parent in self.goal_providers and (
+            (not remote and not custom) or _module_and_name(_urn_type(self.goal_providers[parent].rsplit("::", 1)[0]))[1] == package
+        ):
+            provider = self.goal_providers[parent]
+        providers = dict(request.providers)
+        if not custom:  # source_eval.go:2543-2557 a component child inherits its parent's map
+            for key, value in self.component_providers.get(parent, {}).items():
+                providers.setdefault(key, value)
+        if (custom or remote) and not provider:
+            provider = request.providers.get(package) or self.component_providers.get(parent, {}).get(package, "")
+
+        if (custom and not is_provider) or remote:
+            # source_eval.go:2581-2592 -> getProviderReference :718-721
+            for ref in (provider, *request.providers.values()):
+                if ref and (err := _provider_ref_error(ref)):
+                    self._fail(f"could not parse provider reference: {err}", "provider-reference", f"{src}:720")
+
+        # source_eval.go:2598-2626 aliases: a URN alias, or a spec's parent, must parse
+        for alias in request.aliases:
+            if alias.WhichOneof("alias") == "spec":
+                spec_parent = alias.spec.parentUrn if alias.spec.WhichOneof("parent") == "parentUrn" else ""
+                if spec_parent and (err := _urn_error(spec_parent)):
+                    self._fail(f"invalid parent alias URN: {err}", "alias-urn", f"{src}:2615")
+            elif err := _urn_error(alias.urn):
+                self._fail(f"invalid alias URN: {err}", "alias-urn", f"{src}:2624")
+        for alias_urn in request.aliasURNs:
+            if err := _urn_error(alias_urn):
+                self._fail(f"invalid alias URN: {err}", "alias-urn", f"{src}:2624")
+        # source_eval.go:2720-2728 every hideDiffs entry a property path
+        for i, path in enumerate(request.hideDiffs):
+            if err := _property_path_error(path):
+                self._fail(f"{i}: {err}", "hide-diffs-path", f"{src}:2726, sdk/go/common/resource/properties_path.go:68-150")
+        # source_eval.go:2755-2759
+        if request.deletedWith and (err := _urn_error(request.deletedWith)):
+            self._fail(f"invalid DeletedWith URN: {err}", "deleted-with-urn", f"{src}:2758")
+
+        if remote:
+            # source_eval.go:2824-2834 a remote component's provider, before Construct
+            if not provider and _denied_default_provider(self.denylist, package):
+                self._fail(f"Default provider for '{package}' disabled. '{typ}' must use an explicit provider.",
+                           "default-provider-denied", f"{src}:2829-2830, sdk/go/common/diag/errors.go:85")
+            if provider and not self._known_provider(provider):
+                self._fail(f"unknown provider '{self._shown_ref(provider)}'", "unknown-provider", f"{src}:2833")
+        else:
+            # source_eval.go:2947-2975 -> generateTimeoutInSeconds :3396-3401 (time.ParseDuration)
+            if request.HasField("customTimeouts"):
+                timeouts = request.customTimeouts
+                for value in (timeouts.create, timeouts.delete, timeouts.update, timeouts.read):
+                    if value and not _GO_DURATION.match(value):
+                        self._fail(f"unable to parse customTimeout Value {value}", "custom-timeouts", f"{src}:3399")
+
+        # pkg/resource/deploy/step_generator.go:241-246 checkParent
+        if parent and parent not in self.qualified:
+            self._fail(f"could not find parent resource {parent}", "unregistered-parent",
+                       "pkg/resource/deploy/step_generator.go:245")
+        # step_generator.go:279-286 generateURN (diag 2001, sdk/go/common/diag/errors.go:33)
+        urn = self.engine_urn(parent, typ, name)
+        if urn in self.seen:
+            self._fail(f"Duplicate resource URN '{urn}'; try giving it a unique name", "duplicate-urn",
+                       "pkg/resource/deploy/step_generator.go:284, sdk/go/common/diag/errors.go:33")
+
+        if custom and not is_provider and not remote:
+            # step_generator.go:3098-3131 loadResourceProvider
+            if not provider and _denied_default_provider(self.denylist, package):
+                self._fail(f"Default provider for '{package}' disabled. '{urn}' must use an explicit provider.",
+                           "default-provider-denied",
+                           "pkg/resource/deploy/step_generator.go:3119, sdk/go/common/diag/errors.go:85")
+            if provider and not self._known_provider(provider):
+                self._fail(f"unknown provider '{self._shown_ref(provider)}' for resource '{urn}'", "unknown-provider",
+                           "pkg/resource/deploy/step_generator.go:3127, sdk/go/common/diag/errors.go:53")
+
+        # The snapshot written after the step must hold every dependency before its dependent:
+        # pkg/resource/deploy/snapshot.go:749-777 VerifyIntegrity, raised by the snapshot
+        # manager (pkg/backend/snapshot.go:896) on the diy (S3, file) backends.
+        for dep in request.dependencies:
+            if dep not in self.qualified:
+                self._fail(f"failed to verify snapshot: resource {urn}'s dependency {dep} refers to missing resource",
+                           "missing-dependency", "pkg/resource/deploy/snapshot.go:756, pkg/backend/snapshot.go:896")
+        for key, deps in request.propertyDependencies.items():
+            for dep in deps.urns:
+                if dep not in self.qualified:
+                    self._fail(
+                        f"failed to verify snapshot: resource {urn}'s property dependency {dep} (from property {key}) refers to missing resource",
+                        "missing-dependency", "pkg/resource/deploy/snapshot.go:772, pkg/backend/snapshot.go:896",
+                    )
+        self.seen.add(urn)
+        return urn, provider if (custom and not is_provider) else "", providers
+
+    def registered(self, request: Any, sdk_urn: str, urn: str, provider: str, rid: str | None, providers: dict[str, str]) -> None:
+        self.qualified[sdk_urn] = self.qualified_type(request.parent, request.type)
+        self.engine_urns[sdk_urn] = urn
+        if request.custom and request.type.startswith("pulumi:providers:"):
+            self.providers[sdk_urn] = rid or _UNKNOWN_ID
+        if provider:
+            self.goal_providers[sdk_urn] = provider
+        if not request.custom:  # source_eval.go:3068-3074
+            self.component_providers[sdk_urn] = providers
+
+    # ------------------------------------------------------------ ReadResource, Invoke
+
+    def read(self, request: Any) -> str:
+        """source_eval.go:1435-1486 ReadResource, then step_generator.go:292-305 GenerateReadSteps."""
+        src = "pkg/resource/deploy/source_eval.go"
+        typ, parent = request.type, request.parent
+        if typ.count(":") < 2:
+            self._fail(f"Type '{typ}' is not a valid type token (must have format '*:*:*')", "type-token",
+                       f"{src}:1439, sdk/go/common/tokens/tokens.go:223")
+        if parent and (err := _urn_error(parent)):
+            self._fail(f"invalid parent URN: {err}", "parent-urn", f"{src}:1447")
+        if not typ.startswith("pulumi:providers:") and not request.provider and _denied_default_provider(self.denylist, typ.split(":", 1)[0]):
+            # source_eval.go:1473-1474 formats the type twice (its arguments are the type and the token)
+            self._fail(f"Default provider for '{typ}' disabled. '{typ}' must use an explicit provider.",
+                       "default-provider-denied", f"{src}:1473-1474, sdk/go/common/diag/errors.go:85")
+        for dep in request.dependencies:
+            if err := _urn_error(dep):
+                self._fail(f"invalid dependency: {err}", "dependency-urn", f"{src}:1485")
+        if parent and parent not in self.qualified:
+            self._fail(f"could not find parent resource {parent}", "unregistered-parent",
+                       "pkg/resource/deploy/step_generator.go:245")
+        urn = self.engine_urn(parent, typ, request.name)
+        if urn in self.seen:
+            self._fail(f"Duplicate resource URN '{urn}'; try giving it a unique name", "duplicate-urn",
+                       "pkg/resource/deploy/step_generator.go:284, sdk/go/common/diag/errors.go:33")
+        self.seen.add(urn)
+        return urn
+
+    def was_read(self, request: Any, sdk_urn: str, urn: str) -> None:
+        self.qualified[sdk_urn] = self.qualified_type(request.parent, request.type)
+        self.engine_urns[sdk_urn] = urn
+
+    def invoke(self, request: Any) -> None:
+        """source_eval.go:1065-1138 Invoke -> getProviderFromSource :733-752, wrapped "Invoke: %w" (:1137)."""
+        src = "pkg/resource/deploy/source_eval.go"
+        tok = request.tok
+        package = tok.split(":", 1)[0]
+        parent = request.parent
+        if parent and (err := _urn_error(parent)):
+            self._fail(f"invalid parent URN: {err}", "parent-urn", f"{src}:1087")
+        provider = request.provider or self.component_providers.get(parent, {}).get(package, "")  # :1090
+        if provider:
+            if err := _provider_ref_error(provider):
+                self._fail(f"Invoke: getProviderFromSource: could not parse provider reference: {err}",
+                           "provider-reference", f"{src}:720, :742, :1137")
+            if not self._known_provider(provider):
+                self._fail(f"Invoke: unknown provider '{self._shown_ref(provider)}' -> '{self._shown_ref(provider)}'",
+                           "unknown-provider", f"{src}:750, :1137")
+        elif _denied_default_provider(self.denylist, package):
+            self._fail(f"Invoke: Default provider for '{package}' disabled. '{tok}' must use an explicit provider.",
+                       "default-provider-denied", f"{src}:744-745, :1137, sdk/go/common/diag/errors.go:85")
+
+
 # ---------------------------------------------------------------------- monitor
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A MockMonitor that records each resource's full registration, options included."""
+    """A MockMonitor that records each resource's full registration, options included, and
+    refuses, with the engine's message, what the Pulumi engine refuses (`EngineRules`).
 
-    def __init__(self, mocks: PlatformMocks):
+    `denied_default_providers` is `pulumi:disable-default-providers` as the program's project
+    and stack configure it. The first refusal is kept in `engine_error`: the engine fails the
+    deployment on it even if the program went on.
+    """
+
+    def __init__(self, mocks: PlatformMocks, *, denied_default_providers: Any = ()):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.engine = EngineRules(denied_default_providers)
+        self.engine_error: EngineError | None = None
+        self._engine_lock = threading.Lock()
+
+    def _refuse(self, check, request):
+        # The SDK registers from a thread pool: one check at a time, as the engine's step
+        # generator takes one event at a time (a duplicate cannot slip between check and add).
+        try:
+            with self._engine_lock:
+                return check(request)
+        except EngineError as exc:
+            if self.engine_error is None:
+                self.engine_error = exc
+            raise
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
+            response = super().RegisterResource(request)
             self.stack_urn = response.urn
+            self.engine.stack(response.urn)
             return response
+        urn, provider, providers = self._refuse(self.engine.register, request)
+        response = super().RegisterResource(request)
+        self.engine.registered(request, response.urn, urn, provider, response.id, providers)
         _ensure_event_loop()
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         outputs = rpc.deserialize_properties(response.object, keep_unknowns=True) if response.object else {}
@@ -487,6 +867,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         )
         return response
+
+    def ReadResource(self, request):  # noqa: N802
+        urn = self._refuse(self.engine.read, request)
+        response = super().ReadResource(request)
+        self.engine.was_read(request, response.urn, urn)
+        return response
+
+    def Invoke(self, request):  # noqa: N802
+        self._refuse(self.engine.invoke, request)
+        return super().Invoke(request)
 
     def Call(self, request):  # noqa: N802
         # Component methods (e.g. eks Cluster.get_kubeconfig) arrive here; MockMonitor has no Call.

@@ -189,10 +189,15 @@ def _sizing(c: StackConfig) -> list[str]:
 
 def run(args: Any) -> int:
     from infra.config import ConfigError
+    from infra.offline.errors import EngineError
 
     try:
         plan = build_plan(args.stack, root=Path(args.dir).resolve() if getattr(args, "dir", None) else None)
     except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except EngineError as exc:
+        # What the Pulumi engine itself refuses, in its words (docs/offline-engine.md).
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
