@@ -822,6 +822,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.engine_error: EngineError | None = None
         self._engine_lock = threading.Lock()
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The engine's URN, not the SDK mock's: the parent's whole type chain, and no
+        `pulumi:pulumi:Stack$` for children of the stack (pkg/resource/deploy/deployment.go,
+        `generateURN`: the root stack's type is left out). The SDK's `MockMonitor.make_urn`
+        prefixes the stack's type and keeps only the parent's own type, so its URNs are not
+        the ones `pulumi up` writes; the URN snapshots hold the engine's."""
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != _ROOT_STACK_TYPE:
+                type_ = f"{parent_type}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def _refuse(self, check, request):
         # The SDK registers from a thread pool: one check at a time, as the engine's step
         # generator takes one event at a time (a duplicate cannot slip between check and add).
