@@ -18,8 +18,12 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
-from infra.config import PROJECT, StackConfig, parse
+from infra.config import PROJECT, ConfigError, StackConfig, parse
+from infra.offline.errors import EngineError
 from infra.offline.harness import ROOT, ProgramRun, run_program
+
+# What building a plan refuses with one line: bad config, or what the engine itself refuses.
+PLAN_ERRORS = (ConfigError, EngineError)
 
 SECRET = "[secret]"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # what `pulumi preview --json` prints for an unknown
@@ -188,16 +192,10 @@ def _sizing(c: StackConfig) -> list[str]:
 
 
 def run(args: Any) -> int:
-    from infra.config import ConfigError
-    from infra.offline.errors import EngineError
-
     try:
         plan = build_plan(args.stack, root=Path(args.dir).resolve() if getattr(args, "dir", None) else None)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except EngineError as exc:
-        # What the Pulumi engine itself refuses, in its words (docs/offline-engine.md).
+    except PLAN_ERRORS as exc:
+        # Bad config, or what the Pulumi engine itself refuses, in its words (docs/offline-engine.md).
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:

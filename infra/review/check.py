@@ -131,12 +131,11 @@ def _plan_of(args: Any) -> dict[str, Any]:
     if getattr(args, "plan", None):
         return load_plan(args.plan)
     # Imported here: building the offline plan loads the whole program and the mocks.
-    from infra.config import ConfigError
-    from infra.offline.plan import build_plan
+    from infra.offline.plan import PLAN_ERRORS, build_plan
 
     try:
         return build_plan(args.stack)
-    except ConfigError as exc:
+    except PLAN_ERRORS as exc:
         raise ValueError(str(exc)) from None
 
 

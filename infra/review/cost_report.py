@@ -268,9 +268,13 @@ def run(args: Any) -> int:
     if not args.stack:
         print("python -m infra cost: --stack NAME is required (or: cost diff BASE HEAD)", file=sys.stderr)
         return 2
-    from infra.offline.plan import build_plan  # heavy (runs the program under mocks): only when asked
+    from infra.offline.plan import PLAN_ERRORS, build_plan  # heavy (runs the program under mocks): only when asked
 
-    cost = build_plan(args.stack)["outputs"].get("cost")
+    try:
+        cost = build_plan(args.stack)["outputs"].get("cost")
+    except (FileNotFoundError, *PLAN_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not isinstance(cost, dict):
         print(f"python -m infra cost: the plan of stack '{args.stack}' exports no cost", file=sys.stderr)
         return 1

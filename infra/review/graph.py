@@ -565,12 +565,11 @@ def architecture_document(plans: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def run(args: Any, out: TextIO | None = None) -> int:
-    from infra.config import ConfigError
-    from infra.offline.plan import build_plan
+    from infra.offline.plan import PLAN_ERRORS, build_plan
 
     try:
         plan = build_plan(args.stack)
-    except (OSError, ValueError, ConfigError) as exc:
+    except (OSError, ValueError, *PLAN_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:

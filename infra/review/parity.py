@@ -115,12 +115,12 @@ def _load(source: str) -> tuple[dict[str, Any], str]:
 
 
 def run(args: Any) -> int:
-    from infra.config import ConfigError
+    from infra.offline.plan import PLAN_ERRORS
 
     try:
         base, base_name = _load(args.base)
         other, other_name = _load(args.other)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (FileNotFoundError, *PLAN_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = compare(base, other, base_name, other_name)
