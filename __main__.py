@@ -39,7 +39,9 @@ cluster = Cluster(
         node_security_group_id=network.node_security_group_id,
         kms_key_arn=keys.key_arn,
         tags=cfg.base_tags(),
-        node_launch_dependencies=keys.node_launch_dependencies,
+        # Nodes launch once their volumes can be encrypted and their subnets reach out; a
+        # destroy then takes them down before the NAT routes the controller still needs.
+        node_launch_dependencies=[*keys.node_launch_dependencies, *network.private_egress],
         deploy_role_arn=cfg.aws.deploy_role_arn,
         aws_profile=cfg.aws.profile,
     ),

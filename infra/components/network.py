@@ -18,7 +18,8 @@ Creates:
 - VPC flow logs: `{name}-flow-logs` log group (retention, KMS), `{name}-flow-logs-role`
   (assumable only by the flow-logs service for this account), its policy, `{name}-flow-log`.
 
-Outputs: vpc_id, vpc_cidr, availability_zones, the subnet ids per tier, node_security_group_id.
+Outputs: vpc_id, vpc_cidr, availability_zones, the subnet ids per tier, node_security_group_id,
+private_egress (the private subnets' NAT routes and their associations).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: pulumi.Output[list[str]]
     isolated_subnet_ids: pulumi.Output[list[str]]
     node_security_group_id: pulumi.Output[str]
+    private_egress: list[pulumi.Resource]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:network:Network", name, None, opts)
@@ -109,10 +111,15 @@ class Network(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
                 )
             )
+        # The private subnets' way out. Nodes pull images and the load balancer controller calls
+        # the ELB API through it; what runs on the nodes depends on it, so that a destroy
+        # removes the Service's NLB (the controller clears its finalizer) before the egress.
+        egress: list[pulumi.Resource] = []
         for i, subnet in enumerate(subnets["private"]):
             rt = aws.ec2.RouteTable(f"{name}-private-rt-{i + 1}", vpc_id=vpc.id, tags={"Name": f"{name}-private-{i + 1}"}, opts=child)
-            aws.ec2.Route(f"{name}-private-default-{i + 1}", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0", nat_gateway_id=nats[i % nat_count].id, opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-private-rta-{i + 1}", subnet_id=subnet.id, route_table_id=rt.id, opts=child)
+            route = aws.ec2.Route(f"{name}-private-default-{i + 1}", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0", nat_gateway_id=nats[i % nat_count].id, opts=child)
+            association = aws.ec2.RouteTableAssociation(f"{name}-private-rta-{i + 1}", subnet_id=subnet.id, route_table_id=rt.id, opts=child)
+            egress += [route, association]
 
         isolated_rt = aws.ec2.RouteTable(f"{name}-isolated-rt", vpc_id=vpc.id, tags={"Name": f"{name}-isolated"}, opts=child)
         for i, subnet in enumerate(subnets["isolated"]):
@@ -143,6 +150,7 @@ class Network(pulumi.ComponentResource):
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in subnets["private"]])
         self.isolated_subnet_ids = pulumi.Output.all(*[s.id for s in subnets["isolated"]])
         self.node_security_group_id = nodes_sg.id
+        self.private_egress = egress
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,
