@@ -87,6 +87,10 @@ CLASSIFIED = {
         ("config", "dev", changed("dev", database={"read_replicas": 1}), "us-east-1", "platform:database"),
         ("unreachable", "ENGINE_VERSION and PARAMETER_FAMILY are module constants, not config: tests/test_lifecycle.py holds them together"),
     ],
+    ("infra/components/edge.py", "chart_crds"): [
+        ("unreachable", "the chart versions are module constants, not config, and their crds/ are vendored: tests/test_crds.py loads them"),
+        ("unreachable", "the vendored crds/ files are upstream's CRDs, byte for byte: tests/test_crds.py checks every document's kind"),
+    ],
     ("infra/components/edge.py", "Edge.__init__"): [
         ("config", "staging", changed("staging", environment="a-very-long-environment-name"), "us-east-1", "platform:environment"),
         ("unreachable", "traefik_replicas is not config: EdgeArgs' default (2) is the only value the program passes"),

@@ -9,6 +9,11 @@ Creates:
 - `{name}-lbc-role` (+ `{name}-lbc-policy-attachment`): its IRSA role, assumable only through
   the cluster's OIDC provider by `system:serviceaccount:kube-system:aws-load-balancer-controller`
   with audience `sts.amazonaws.com`;
+- `{name}-crd-<crd name, kebab>` (e.g. `{name}-crd-ingressroutes-traefik-io`): each chart's
+  CustomResourceDefinitions, parsed from the copies vendored with the chart version under
+  `infra/charts/<chart>/<version>/crds/` (see `MANAGED_CRDS`). Helm installs a chart's
+  `crds/` on first install only and never upgrades them, so both releases skip them
+  (`skip_crds`) and these resources carry them from version to version instead;
 - `{name}-aws-load-balancer-controller`: the controller's Helm release (pinned), in kube-system;
 - `{name}-traefik-ns` and `{name}-traefik`: Traefik's namespace (Pod Security `restricted`) and
   Helm release (pinned), with the chart's own Service turned off;
@@ -30,7 +35,11 @@ api_url, web_url.
 
 from __future__ import annotations
 
+import copy
+import fnmatch
+import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +49,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 import pulumi_kubernetes as k8s
+import yaml
 
 from infra import runtime_config
 from infra.config import DnsConfig
 
 POLICY_DIR = Path(__file__).parent / "policies"
+# Vendored chart files, infra/charts/<chart>/<version>/ (infra/charts/SOURCES.md).
+CHARTS_DIR = Path(__file__).resolve().parent.parent / "charts"
 
 # Pinned charts. Upgrade here (and the IAM policy file with the controller), then promote
 # dev -> staging -> prod.
@@ -69,6 +81,28 @@ WORLD = "0.0.0.0/0"
 # Cloudflare: TTL 1 means "automatic" (required for proxied records).
 API_TTL = 300
 AUTO_TTL = 1
+
+# The CRDs each chart's `crds/` ships that this program manages, as file-name patterns under
+# infra/charts/<chart>/<version>/crds/ (only these files are vendored; SOURCES.md lists the
+# skipped ones with their blobs). Helm itself would install every file of `crds/`, values or not.
+MANAGED_CRDS: dict[str, tuple[str, ...]] = {
+    # Traefik's own CRDs (IngressRoute, Middleware, TLSOption, ...): the `https-proto`
+    # Middleware below is one. Not `hub.traefik.io_*` (15 files): Traefik Hub's kinds (API
+    # management, AI gateway), read only with a Hub license (`hub.token`, unset here: the
+    # chart grants its ClusterRole hub.traefik.io only then). The chart's `crds/` is not
+    # templated, so Helm installs them even with Hub off; the repository's CRDs-only chart
+    # (traefik-crds, deprecated since chart v38.0.2) leaves them out by default (`hub: false`).
+    TRAEFIK_CHART: ("traefik.io_*.yaml",),
+    # crds.yaml: IngressClassParams, TargetGroupBinding (the NLB's targets are these),
+    # ALBTargetControlConfig and GlobalAccelerator, the controller's own kinds, the same set
+    # upstream's crds/kustomization.yaml installs. Not gateway-crds.yaml (the gateway.k8s.aws
+    # LoadBalancer/TargetGroup/ListenerRuleConfiguration kinds): 3.5.0's ALB/NLB Gateway API
+    # feature gates default on but the controller turns them off at start when the Gateway
+    # API's own CRDs (gateway.networking.k8s.io Gateway, GatewayClass, routes) are missing
+    # (pkg/gateway/crddetect), and this platform installs none: Traefik routes Ingresses.
+    LBC_CHART: ("crds.yaml",),
+}
+_KEBAB = re.compile(r"[^a-z0-9]+")
 
 
 def controller_policy() -> dict[str, Any]:
@@ -95,6 +129,46 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_provider_url: str, namespace:
             }
         ],
     }
+
+
+def chart_crds(chart: str, version: str, charts_dir: Path | None = None) -> list[dict[str, Any]]:
+    """The managed CustomResourceDefinitions of one chart version, parsed from its vendored `crds/`.
+
+    Files matching `MANAGED_CRDS[chart]`, in name order, every YAML document in each (empty
+    documents skipped). Raises if the chart version has none vendored or a document is not a
+    CRD: a version bump without its CRDs must not plan.
+    """
+    directory = (charts_dir or CHARTS_DIR) / chart / version / "crds"
+    patterns = MANAGED_CRDS[chart]
+    files = sorted(f for f in directory.glob("*") if f.is_file() and any(fnmatch.fnmatch(f.name, p) for p in patterns))
+    if not files:
+        raise ValueError(f"chart {chart} {version}: no CRDs vendored under {directory} (patterns {', '.join(patterns)})")
+    out: list[dict[str, Any]] = []
+    for path in files:
+        for document in copy.deepcopy(_yaml_documents(str(path))):
+            if document.get("kind") != "CustomResourceDefinition" or document.get("apiVersion") != "apiextensions.k8s.io/v1":
+                raise ValueError(f"{path}: {document.get('apiVersion')} {document.get('kind')} is not an apiextensions.k8s.io/v1 CustomResourceDefinition")
+            out.append(document)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _yaml_documents(path: str) -> tuple[Any, ...]:
+    """A file's non-empty YAML documents, parsed once per process (the CRDs are ~330 kB of YAML:
+    libyaml's loader when PyYAML has it, else the pure-Python one, both YAML 1.1 safe loading)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    text = Path(path).read_text(encoding="utf-8")
+    return tuple(d for d in yaml.load_all(text, Loader=loader) if d is not None)
+
+
+def crd_suffix(crd_name: str) -> str:
+    """`ingressroutes.traefik.io` -> `ingressroutes-traefik-io`: a CRD's logical-name part."""
+    return _KEBAB.sub("-", crd_name.lower()).strip("-")
+
+
+def crd_labels(chart: str, version: str) -> dict[str, str]:
+    """The labels put on a chart's CRDs: its version, so a chart bump is an update of each CRD."""
+    return {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": chart, "app.kubernetes.io/version": version, "helm.sh/chart": f"{chart}-{version}"}
 
 
 def _role(host: str, domain: str) -> str:
@@ -163,6 +237,8 @@ class Edge(pulumi.ComponentResource):
             opts=child,
         )
         attachment = aws.iam.RolePolicyAttachment(f"{name}-lbc-policy-attachment", role=role.name, policy_arn=policy.arn, opts=child)
+        # Only the API server is needed: no depends_on the nodes.
+        lbc_crds = self._crds(name, LBC_CHART, LBC_CHART_VERSION)
         controller = k8s.helm.v3.Release(
             f"{name}-aws-load-balancer-controller",
             name=LBC_CHART,
@@ -170,6 +246,8 @@ class Edge(pulumi.ComponentResource):
             version=LBC_CHART_VERSION,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LBC_REPO),
             namespace=LBC_NAMESPACE,
+            # Its CRDs are `{name}-crd-*` (Helm would never upgrade them).
+            skip_crds=True,
             values={
                 "clusterName": args.cluster_name,
                 # Explicit, so the controller never needs the instance metadata service
@@ -183,7 +261,7 @@ class Edge(pulumi.ComponentResource):
                 "enableServiceMutatorWebhook": False,
                 "defaultTags": dict(args.tags),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment, *args.nodes]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment, *lbc_crds, *args.nodes]),
         )
 
         # ---------------------------------------------------------- Traefik
@@ -200,6 +278,7 @@ class Edge(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        traefik_crds = self._crds(name, TRAEFIK_CHART, TRAEFIK_CHART_VERSION)
         traefik = k8s.helm.v3.Release(
             f"{name}-traefik",
             name=TRAEFIK_RELEASE,
@@ -207,8 +286,10 @@ class Edge(pulumi.ComponentResource):
             version=TRAEFIK_CHART_VERSION,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=TRAEFIK_REPO),
             namespace=traefik_ns.metadata.name,
+            # Its CRDs are `{name}-crd-*`; the chart's extraObjects Middleware needs them first.
+            skip_crds=True,
             values=self._traefik_values(args.traefik_replicas),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.nodes)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*traefik_crds, *args.nodes]),
         )
 
         # ---------------------------------------------------------- the NLB's security group
@@ -348,6 +429,23 @@ class Edge(pulumi.ComponentResource):
                 "web_url": self.web_url,
             }
         )
+
+    def _crds(self, name: str, chart: str, version: str) -> list[k8s.apiextensions.v1.CustomResourceDefinition]:
+        """One resource per vendored CRD of the chart version: upstream's metadata and spec, plus
+        the version labels (a bump diffs as an update of every CRD, its spec included)."""
+        out = []
+        for crd in chart_crds(chart, version):
+            metadata = dict(crd["metadata"])
+            metadata["labels"] = {**(metadata.get("labels") or {}), **crd_labels(chart, version)}
+            out.append(
+                k8s.apiextensions.v1.CustomResourceDefinition(
+                    f"{name}-crd-{crd_suffix(metadata['name'])}",
+                    metadata=metadata,
+                    spec=crd["spec"],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        return out
 
     @staticmethod
     def _traefik_values(replicas: int) -> dict[str, Any]:
