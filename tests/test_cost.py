@@ -16,7 +16,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import types
 from argparse import Namespace
 from decimal import Decimal
 from pathlib import Path
@@ -381,9 +380,9 @@ def test_diff_command_new_stack_and_bad_input(tmp_path, capsys):
 @pytest.mark.parametrize("fmt", ["table", "json", "markdown"])
 def test_cost_command_prints_the_plans_cost(monkeypatch, capsys, fmt):
     cost = estimate(stack_config("prod"))
-    fake = types.ModuleType("infra.offline.plan")
-    fake.build_plan = lambda stack: {"outputs": {"cost": cost}} if stack == "prod" else {}
-    monkeypatch.setitem(sys.modules, "infra.offline.plan", fake)
+    import infra.offline.plan as offline_plan
+
+    monkeypatch.setattr(offline_plan, "build_plan", lambda stack: {"outputs": {"cost": cost}} if stack == "prod" else {})
     assert run(_args(stack="prod", fmt=fmt)) == 0
     out = capsys.readouterr().out
     if fmt == "json":

@@ -19,7 +19,6 @@ import io
 import json
 import runpy
 import sys
-import types
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -575,7 +574,9 @@ def test_cli_checks_a_stack_through_the_offline_plan(prod_plan, monkeypatch, cap
         _cache_without_tls(plan)
         return plan
 
-    monkeypatch.setitem(sys.modules, "infra.offline.plan", types.SimpleNamespace(build_plan=build_plan))
+    import infra.offline.plan as offline_plan
+
+    monkeypatch.setattr(offline_plan, "build_plan", build_plan)
     assert check.run(Namespace(plan=None, stack="prod")) == 1
     assert "MANDATORY elasticache-in-transit " in capsys.readouterr().out
     assert check.run(Namespace(plan=None, stack="broken")) == 2
