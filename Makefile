@@ -40,7 +40,7 @@ cost: $(STAMP)
 
 test: $(STAMP) $(ACTIONLINT)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py

@@ -151,16 +151,21 @@ def _groups(stack: str, instance_types: list[str]) -> dict[str, Any]:
 
 
 # Sizing, windows, timing and log changes: what stacks change every week.
+# One plan per stack with every non-replacing change at once (sizing, windows, retention,
+# node types, log retention): each ForceNew input must read the same as in the committed plan.
 OVERRIDES: dict[str, Callable[[str], dict[str, Any]]] = {
-    "resize": lambda s: {
-        **_section(s, "database", instance_class="db.r6g.large", allocated_storage_gb=600, max_allocated_storage_gb=1200, backup_retention_days=35),
-        **_section(s, "cache", node_type="cache.r6g.large"),
+    "resize-windows-nodes-logs": lambda s: {
+        **_section(
+            s, "database", instance_class="db.r6g.large", allocated_storage_gb=600, max_allocated_storage_gb=1200, backup_retention_days=35,
+            maintenance_window="sat:02:00-sat:03:00", backup_window="01:00-02:00", apply_immediately=True, monitoring_interval=30,
+        ),
+        **_section(
+            s, "cache", node_type="cache.r6g.large", maintenance_window="sat:04:00-sat:05:00", snapshot_window="00:00-01:00",
+            apply_immediately=True, snapshot_retention_days=14,
+        ),
+        **_groups(s, ["m6i.large"]),
+        **_section(s, "network", flow_logs_retention_days=400),
     },
-    "windows": lambda s: {
-        **_section(s, "database", maintenance_window="sat:02:00-sat:03:00", backup_window="01:00-02:00", apply_immediately=True, monitoring_interval=30),
-        **_section(s, "cache", maintenance_window="sat:04:00-sat:05:00", snapshot_window="00:00-01:00", apply_immediately=True, snapshot_retention_days=14),
-    },
-    "nodes-and-logs": lambda s: {**_groups(s, ["m6i.large"]), **_section(s, "network", flow_logs_retention_days=400)},
 }
 
 
