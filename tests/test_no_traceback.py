@@ -69,9 +69,6 @@ GROUP = {"name": "general", "instance_types": ["m5.large"], "min_size": 1, "desi
 CLASSIFIED = {
     ("infra/components/app.py", "App._external_keys"): [("config-secret", "load() requires stripe_secret_key and sendgrid_api_key unless external_services is mock (required_secrets)")],
     ("infra/components/budget.py", "Budget.__init__"): [("unreachable", "environment is required and defaults to the stack name")],
-    ("infra/components/cache.py", "final_snapshot_identifier"): [
-        ("config", "staging", changed("staging", environment="qa--one"), "us-east-1", "platform:environment"),
-    ],
     ("infra/components/cache.py", "Cache.__init__"): [
         ("config", "staging", changed("staging", cache={"num_nodes": 1, "automatic_failover": True, "multi_az": False}), "us-east-1", "platform:cache"),
         ("config", "staging", changed("staging", cache={"num_nodes": 2, "automatic_failover": False, "multi_az": True}), "us-east-1", "platform:cache"),
@@ -80,7 +77,7 @@ CLASSIFIED = {
         ("config", "staging", changed("staging", cluster={"node_groups": [{**GROUP, "instance_types": ["m5.large", "m7g.large"]}]}), "us-east-1", "platform:cluster.node_groups[0].instance_types"),
         ("config", "staging", changed("staging", cluster={"node_groups": [{**GROUP, "name": "general-purpose-workers"}]}), "us-east-1", "platform:cluster.node_groups[0].name"),
     ],
-    ("infra/components/database.py", "final_snapshot_identifier"): [
+    ("infra/components/_shared.py", "final_snapshot_identifier"): [
         ("config", "staging", changed("staging", environment="qa--one"), "us-east-1", "platform:environment"),
     ],
     ("infra/components/database.py", "Database.__init__"): [

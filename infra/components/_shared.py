@@ -2,6 +2,7 @@
 
 - `IsolatedStoreArgs`: the arguments every data store shares (protection, VPC, subnets,
   clients, key);
+- `final_snapshot_identifier`: a final snapshot's name of its own per deletion;
 - `service_role_trust`: the trust policy of a role an AWS service assumes on this
   account's behalf, with the confused-deputy guard;
 - `isolated_store_network`: what every data store in the isolated subnets needs before the
@@ -12,14 +13,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import ProtectionConfig
+from infra.config import SNAPSHOT_IDENTIFIER, ProtectionConfig
 
 
 def service_role_trust(service: str, account: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -100,3 +103,23 @@ def isolated_store_network(
         opts=opts,
     )
     return StoreNetwork(group, sg)
+
+
+def final_snapshot_identifier(prefix: str, identity: Mapping[str, Any]) -> str:
+    """`<prefix>-<8 hex>`: the hex a digest of the store's replacing inputs (`identity`).
+
+    A final snapshot name must be new at every deletion: DeleteDBInstance fails with
+    DBSnapshotAlreadyExists and DeleteReplicationGroup with SnapshotAlreadyExistsFault, and
+    the store stays. The stores one stack creates in turn differ in these inputs: a
+    replacement changes one of them by definition, and a rebuilt stack has a new KMS key.
+    The provider deletes with the name in the old resource's state, so the replacement's new
+    name never meets it. Deterministic: no extra resource, known at preview once the key is.
+    """
+    digest = hashlib.sha256(json.dumps(dict(identity), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    name = f"{prefix}-{digest}"
+    # RDS (DeleteDBInstance, FinalDBSnapshotIdentifier): 1-255 letters, digits and hyphens, first
+    # a letter, no two consecutive hyphens, none at the end. ElastiCache documents no rule and
+    # is held to the same, which every snapshot API accepts.
+    if not SNAPSHOT_IDENTIFIER.match(name):
+        raise ValueError(f"final snapshot name {name!r}: allowed are 1-255 letters, digits and single hyphens, starting with a letter")
+    return name

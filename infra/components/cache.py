@@ -21,18 +21,14 @@ url (secret).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.components._shared import IsolatedStoreArgs, isolated_store_network
-from infra.config import SNAPSHOT_IDENTIFIER, CacheConfig
+from infra.components._shared import IsolatedStoreArgs, final_snapshot_identifier, isolated_store_network
+from infra.config import CacheConfig
 
 # Redis OSS 7.1 is the last Redis OSS line on ElastiCache. From 7.x the provider takes
 # major.minor and auto minor upgrades apply patches within it, so state never drifts.
@@ -52,23 +48,6 @@ REPLACED_BY = (
     "network_type", "port", "replication_group_id", "security_group_names", "snapshot_arns", "snapshot_name",
     "subnet_group_name", "engine", "engine_version", "node_group_configurations", "region", "transit_encryption_enabled",
 )
-
-
-def final_snapshot_identifier(prefix: str, identity: Mapping[str, Any]) -> str:
-    """`<prefix>-<8 hex>`: the hex a digest of the group's replacing inputs.
-
-    DeleteReplicationGroup fails with SnapshotAlreadyExistsFault (and the group stays) when
-    the final snapshot's name is taken, so every deletion needs a new one. The groups one
-    stack creates in turn differ in these inputs: a replacement changes one by definition,
-    and a rebuilt stack has a new KMS key. Deterministic, known at preview once the key is.
-    """
-    digest = hashlib.sha256(json.dumps(dict(identity), sort_keys=True, default=str).encode()).hexdigest()[:8]
-    name = f"{prefix}-{digest}"
-    # ElastiCache documents no rule for FinalSnapshotIdentifier; held to RDS's (letters,
-    # digits, single hyphens, first a letter, 255 at most), which every snapshot API accepts.
-    if not SNAPSHOT_IDENTIFIER.match(name):
-        raise ValueError(f"final snapshot name {name!r}: allowed are 1-255 letters, digits and single hyphens, starting with a letter")
-    return name
 
 
 @dataclass(frozen=True, kw_only=True)

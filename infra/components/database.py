@@ -34,18 +34,14 @@ security_group_id.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.components._shared import IsolatedStoreArgs, isolated_store_network, service_role_trust
-from infra.config import SNAPSHOT_IDENTIFIER, DatabaseConfig
+from infra.components._shared import IsolatedStoreArgs, final_snapshot_identifier, isolated_store_network, service_role_trust
+from infra.config import DatabaseConfig
 
 # The major version only. With auto minor upgrades on, RDS moves the instance to new 17.x
 # minors in the maintenance window (17.6 was the newest at the time of writing). A full pin
@@ -74,25 +70,6 @@ REPLACED_BY = (
     "kms_key_id", "nchar_character_set_name", "restore_to_point_in_time", "s3_import", "snapshot_identifier",
     "storage_encrypted", "timezone", "username", "region",
 )
-
-
-def final_snapshot_identifier(prefix: str, identity: Mapping[str, Any]) -> str:
-    """`<prefix>-<8 hex>`: the hex a digest of the instance's replacing inputs.
-
-    A final snapshot name must be new at every deletion (DeleteDBInstance fails with
-    DBSnapshotAlreadyExists, and the instance stays). The instances one stack creates in turn
-    differ in these inputs: a replacement changes one of them by definition, and a rebuilt
-    stack has a new KMS key (kms_key_id). The provider deletes with the name in the old
-    instance's state, so the replacement's new name never meets it. Deterministic: no extra
-    resource, and the name is known at preview once the key is.
-    """
-    digest = hashlib.sha256(json.dumps(dict(identity), sort_keys=True, default=str).encode()).hexdigest()[:8]
-    name = f"{prefix}-{digest}"
-    # RDS (DeleteDBInstance, FinalDBSnapshotIdentifier): 1-255 letters, digits and hyphens,
-    # first a letter, no two consecutive hyphens, no hyphen at the end.
-    if not SNAPSHOT_IDENTIFIER.match(name):
-        raise ValueError(f"final snapshot name {name!r}: RDS allows 1-255 letters, digits and single hyphens, starting with a letter")
-    return name
 
 
 @dataclass(frozen=True, kw_only=True)

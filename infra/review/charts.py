@@ -61,6 +61,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from infra.review.findings import Finding
 from policy import rules
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -92,20 +93,6 @@ OPEN_SUFFIXES = ("Annotations", "Labels", "Tags")
 
 _MAX_MESSAGE = 240
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-@dataclass(frozen=True, order=True)
-class Finding:
-    urn: str
-    message: str
-
-    @property
-    def name(self) -> str:
-        return self.urn.rsplit("::", 1)[-1]
-
-    @property
-    def line(self) -> str:
-        return f"{self.name}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
+from infra.review.findings import Finding
 from policy import rules
 
 RULE_ID = "kubernetes-schema"
@@ -74,20 +75,6 @@ _GROUP, _GROUP_REPLACEMENT = re.compile(r"^([^./]*)(?:\.[^/]*)?/"), r"\1-"
 # apimachinery/pkg/util/validation: label values and the name part of qualified names.
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-@dataclass(frozen=True, order=True)
-class Finding:
-    urn: str
-    message: str
-
-    @property
-    def name(self) -> str:
-        return self.urn.rsplit("::", 1)[-1]
-
-    @property
-    def line(self) -> str:
-        return f"{self.name}: {self.message}"
 
 
 # ---------------------------------------------------------------------------- the schemas
