@@ -458,14 +458,20 @@ def mermaid(graph: Graph, max_nodes: int = MAX_NODES) -> str:
         {(d, urn) for urn, deps in reduced.items() for d in deps} | critical_edges,
         key=lambda e: (int(ids[e[0]][1:]), int(ids[e[1]][1:])),
     )
+    return _with_edges(lines, edges, ids, critical_edges, on_path)
+
+
+def _with_edges(lines: list[str], edges: list[tuple[str, str]], ids: Mapping[str, str], critical_edges: set[tuple[str, str]], on_path: Iterable[str]) -> str:
+    """The edges, the critical path's nodes and edges in red, and the whole Mermaid text."""
     red = []
     for i, (src, dst) in enumerate(edges):
         lines.append(f"  {ids[src]} --> {ids[dst]}")
         if (src, dst) in critical_edges:
             red.append(str(i))
     lines.append(f"  classDef critical fill:#fde2e1,stroke:{CRITICAL_COLOUR},stroke-width:2px,color:#000")
-    if on_path:
-        lines.append(f"  class {','.join(ids[u] for u in sorted(on_path, key=lambda u: int(ids[u][1:])))} critical")
+    marked = sorted(set(on_path), key=lambda key: int(ids[key][1:]))
+    if marked:
+        lines.append(f"  class {','.join(ids[key] for key in marked)} critical")
     if red:
         lines.append(f"  linkStyle {','.join(red)} stroke:{CRITICAL_COLOUR},stroke-width:3px")
     return "\n".join(lines)
@@ -488,17 +494,7 @@ def _mermaid_by_component(graph: Graph) -> str:
             label = f"{graph.label(nodes[0])}<br/>{short_type(nodes[0].type)}, {duration(nodes[0].seconds)}"
         lines.append(f'  {ids[g]}["{_quote(label)}"]')
     edges = sorted({(group[d], group[urn]) for urn, deps in graph.deps.items() for d in deps if group[d] != group[urn]}, key=lambda e: (int(ids[e[0]][1:]), int(ids[e[1]][1:])))
-    red = []
-    for i, (src, dst) in enumerate(edges):
-        lines.append(f"  {ids[src]} --> {ids[dst]}")
-        if (src, dst) in critical_edges:
-            red.append(str(i))
-    lines.append(f"  classDef critical fill:#fde2e1,stroke:{CRITICAL_COLOUR},stroke-width:2px,color:#000")
-    if on_path:
-        lines.append(f"  class {','.join(ids[g] for g in sorted(set(on_path), key=lambda g: int(ids[g][1:])))} critical")
-    if red:
-        lines.append(f"  linkStyle {','.join(red)} stroke:{CRITICAL_COLOUR},stroke-width:3px")
-    return "\n".join(lines)
+    return _with_edges(lines, edges, ids, critical_edges, on_path)
 
 
 def stack_section(stack: str, plan: Mapping[str, Any], level: int = 2, max_nodes: int = MAX_NODES) -> str:
