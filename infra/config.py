@@ -14,6 +14,7 @@ This module imports no component; the components receive the validated sections.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import zoneinfo
@@ -378,6 +379,15 @@ class WorkingHours(_Section):
         if self.start >= self.stop:
             raise ValueError(f"start ({self.start}) must be before stop ({self.stop})")
         return self
+
+    def awake_at(self, moment: datetime.datetime) -> bool:
+        """Whether `moment` (timezone-aware) falls in these hours, in their own time zone."""
+        local = moment.astimezone(zoneinfo.ZoneInfo(self.timezone))
+        days = {"MON-FRI": 5, "MON-SAT": 6, "MON-SUN": 7}[self.days]
+        return local.weekday() < days and self.start <= local.strftime("%H:%M") < self.stop
+
+    def describe(self) -> str:
+        return f"{self.days} {self.start}-{self.stop} {self.timezone}"
 
 
 class ProtectionConfig(_Section):
@@ -856,7 +866,36 @@ def load() -> StackConfig:
         if value is None:
             raise ConfigError(f"{PROJECT}:{key}", f"required secret is not set; run `pulumi config set --secret {PROJECT}:{key} <value> --stack {stack}`")
         secrets[key] = value
+    _refuse_a_deploy_while_asleep(config, now())
     return config.model_copy(update={"secrets": secrets})
+
+
+def now() -> datetime.datetime:
+    """The wall clock, for the asleep check (tests replace it)."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def sleeps(config: StackConfig) -> bool:
+    return config.database.stop_off_hours or any(g.scale_to_zero_off_hours for g in config.cluster.node_groups)
+
+
+def _refuse_a_deploy_while_asleep(config: StackConfig, moment: datetime.datetime) -> None:
+    """`pulumi up` of a sleeping environment outside its working hours stops here, in one line.
+
+    Its node groups are at zero and its database is stopped: the Helm releases would wait for
+    pods that cannot schedule and time out (300 s each), RDS refuses to modify a stopped
+    instance, and the stack is left half-updated. Previews (and the offline plan, a preview)
+    change nothing and always run.
+    """
+    if pulumi.runtime.is_dry_run() or not sleeps(config) or config.working_hours is None:
+        return
+    hours = config.working_hours
+    if not hours.awake_at(moment):
+        raise ConfigError(
+            f"{PROJECT}:working_hours",
+            f"the environment is asleep now (awake {hours.describe()}): its nodes are at zero and its database is stopped, "
+            "so a deploy would time out; run `pulumi up` in working hours, when the off-hours schedule has woken it",
+        )
 
 
 def _secret_config_keys() -> set[str]:

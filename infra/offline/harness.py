@@ -161,11 +161,13 @@ def run_program(
     overrides: dict[str, Any] | None = None,
     substitute_secrets: bool = True,
     cloudflare_zones: dict[str, str] | None = None,
+    preview: bool = True,
 ) -> ProgramRun:
     """Execute `__main__.py` once under mocks and return everything the engine saw.
 
     `cloudflare_zones` (zone id -> name) is what the Cloudflare account holds; by default the
-    stack file's zone, named as its domain.
+    stack file's zone, named as its domain. `preview` True (the default) runs it as
+    `pulumi preview` does, which is what an offline plan is; False as `pulumi up`.
 
     Raises what the program raises (a `ConfigError` for bad input) after the runtime has
     settled, so a caller can assert that nothing was registered; an `EngineError` (the
@@ -194,7 +196,7 @@ def run_program(
 
     # A fresh runtime for every run: several stacks may be planned in one process.
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, logger=logger, monitor=monitor)
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()
     runtime_config.set_all_config(stack_file.config, stack_file.secret_keys)
