@@ -7,7 +7,6 @@ from infra.components.app import App, AppArgs
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.cache import Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
-from infra.cost.model import estimate
 from infra.components.database import Database, DatabaseArgs
 from infra.components.edge import Edge, EdgeArgs
 from infra.components.keys import Keys, KeysArgs
@@ -15,6 +14,7 @@ from infra.components.network import Network, NetworkArgs
 from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
 from infra.components.providers import aws_provider, check_dns_zone, cloudflare_provider
 from infra.components.runner import Runner, RunnerArgs
+from infra.cost.model import estimate
 
 cfg = stack_config.load()
 aws = pulumi.ResourceOptions(providers={"aws": aws_provider(cfg)})
@@ -79,7 +79,7 @@ cache = Cache(cfg.name, CacheArgs(config=cfg.cache, **data_store), opts=aws)
 
 # Off-hours: only when something sleeps (config guarantees working_hours is then set).
 sleeping_groups = [g for g in cfg.cluster.node_groups if g.scale_to_zero_off_hours]
-if cfg.working_hours is not None and (cfg.database.stop_off_hours or sleeping_groups):
+if cfg.working_hours is not None and stack_config.sleeps(cfg):
     OffHours(
         cfg.name,
         OffHoursArgs(

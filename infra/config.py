@@ -697,8 +697,7 @@ def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
     for i, group in enumerate(c.cluster.node_groups):
         if group.scale_to_zero_off_hours and c.tier == "production":
             raise ConfigError(f"{PROJECT}:cluster.node_groups[{i}].scale_to_zero_off_hours", "must be false in a production tier")
-    sleeps = c.database.stop_off_hours or any(g.scale_to_zero_off_hours for g in c.cluster.node_groups)
-    if sleeps and c.working_hours is None:
+    if sleeps(c) and c.working_hours is None:
         raise ConfigError(f"{PROJECT}:working_hours", "required when database.stop_off_hours or a node group's scale_to_zero_off_hours is set")
     if c.tier != "development" and not c.budget.alert_emails:
         raise ConfigError(f"{PROJECT}:budget.alert_emails", f"at least one address is required in a {c.tier} tier")
@@ -876,6 +875,7 @@ def now() -> datetime.datetime:
 
 
 def sleeps(config: StackConfig) -> bool:
+    """Whether anything in the stack stops outside `working_hours` (its database or a node group)."""
     return config.database.stop_off_hours or any(g.scale_to_zero_off_hours for g in config.cluster.node_groups)
 
 
