@@ -3,6 +3,7 @@
 import pulumi
 
 from infra import config as stack_config
+from infra.components.addons import Addons, AddonsArgs
 from infra.components.app import App, AppArgs
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.cache import Cache, CacheArgs
@@ -14,7 +15,9 @@ from infra.components.network import Network, NetworkArgs
 from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
 from infra.components.providers import aws_provider, check_dns_zone, cloudflare_provider
 from infra.components.runner import Runner, RunnerArgs
+from infra.components.scaling import ScaledGroup, Scaling, ScalingArgs
 from infra.cost.model import estimate
+from infra.versions import KUBERNETES_VERSION
 
 cfg = stack_config.load()
 aws = pulumi.ResourceOptions(providers={"aws": aws_provider(cfg)})
@@ -46,6 +49,35 @@ cluster = Cluster(
         aws_profile=cfg.aws.profile,
     ),
     opts=aws,
+)
+# Kubernetes objects through the cluster's provider, DNS through Cloudflare's.
+on_cluster = pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(providers=[cluster.k8s_provider, cloudflare]))
+
+# Under every workload: the pinned EKS add-ons (CoreDNS once nodes exist), storage, priorities.
+addons = Addons(
+    cfg.name,
+    AddonsArgs(
+        cluster_name=cluster.cluster_name,
+        kubernetes_version=KUBERNETES_VERSION,
+        kms_key_arn=keys.key_arn,
+        nodes=cluster.node_groups,
+        # Released volumes keep their data wherever the stack keeps data on delete.
+        reclaim_retain=cfg.protection.retain_on_delete,
+    ),
+    opts=on_cluster,
+)
+scaling = Scaling(
+    cfg.name,
+    ScalingArgs(
+        config=cfg.cluster.autoscaler,
+        cluster_name=cluster.cluster_name,
+        region=cfg.aws.region,
+        groups=[ScaledGroup(g, cluster.autoscaling_group_names[g.name]) for g in cfg.cluster.node_groups],
+        zone_spread=cfg.cluster.zone_spread,
+        workload_dependencies=addons.workload_dependencies,
+        pod_identity_agent=addons.pod_identity_agent,
+    ),
+    opts=on_cluster,
 )
 
 # CI runner inside the VPC (docs/ci.md): the deploy path to a private API endpoint.
@@ -87,7 +119,17 @@ if cfg.working_hours is not None and stack_config.sleeps(cfg):
             db_instance_identifier=database.instance_identifier if cfg.database.stop_off_hours else None,
             # The groups' EKS names as the cluster reads them back: new with every replacement.
             node_groups=[
-                NodeGroupScaling(cluster.cluster_name, cluster.node_group_names[g.name], g.min_size, g.desired_size, g.max_size, key=g.name) for g in sleeping_groups
+                NodeGroupScaling(
+                    cluster.cluster_name,
+                    cluster.node_group_names[g.name],
+                    g.min_size,
+                    g.desired_size,
+                    g.max_size,
+                    key=g.name,
+                    # The autoscaler lets go of the group before it sleeps.
+                    autoscaling_group_name=cluster.autoscaling_group_names[g.name],
+                )
+                for g in sleeping_groups
             ],
         ),
         opts=aws,
@@ -95,8 +137,6 @@ if cfg.working_hours is not None and stack_config.sleeps(cfg):
 
 budget = Budget(cfg.name, BudgetArgs(config=cfg.budget, environment=cfg.environment, tags=cfg.base_tags()), opts=aws)
 
-# On the cluster: Kubernetes objects through the cluster's provider, DNS through Cloudflare's.
-on_cluster = pulumi.ResourceOptions.merge(aws, pulumi.ResourceOptions(providers=[cluster.k8s_provider, cloudflare]))
 edge = Edge(
     cfg.name,
     EdgeArgs(
@@ -109,7 +149,9 @@ edge = Edge(
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
         tags=cfg.base_tags(),
-        nodes=cluster.node_groups,
+        zone_spread=cfg.cluster.zone_spread,
+        # Nodes, CoreDNS and the platform's PriorityClass before any pod must be ready.
+        nodes=addons.workload_dependencies,
     ),
     opts=on_cluster,
 )

@@ -98,6 +98,19 @@ def _hhmm(value: str) -> str:
     return value
 
 
+def _scale_down_duration(value: str) -> str:
+    # What the autoscaler's flags take (Go's time.ParseDuration), held to whole hours,
+    # minutes and seconds between 1 minute and 24 hours: shorter thrashes nodes, longer
+    # never gives a node back.
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value)
+    if not value or match is None:
+        raise ValueError(f"'{value}' is not a duration like 10m, 1h or 1h30m")
+    seconds = sum(int(n or 0) * unit for n, unit in zip(match.groups(), (3600, 60, 1)))
+    if not 60 <= seconds <= 86400:
+        raise ValueError(f"'{value}' must be between 1m and 24h")
+    return value
+
+
 def _window(value: str) -> str:
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
         raise ValueError(f"'{value}' is not a UTC window like 03:00-04:00")
@@ -118,6 +131,7 @@ Ec2InstanceType = Annotated[str, _in_catalogue("ec2", "EC2 instance type")]
 DbInstanceClass = Annotated[str, _in_catalogue("rds_postgres", "RDS instance class")]
 CacheNodeType = Annotated[str, _in_catalogue("elasticache", "ElastiCache node type")]
 Hhmm = Annotated[str, AfterValidator(_hhmm)]
+ScaleDownDuration = Annotated[str, AfterValidator(_scale_down_duration)]
 BackupWindow = Annotated[str, AfterValidator(_window)]
 MaintenanceWindow = Annotated[str, AfterValidator(_maintenance_window)]
 KebabName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")]
@@ -188,6 +202,10 @@ class NodeGroupConfig(_Section):
     taints: list[Taint] = []
     # Scale to zero outside `platform:working_hours` (dev only runs when people work).
     scale_to_zero_off_hours: bool = False
+    # The size the autoscaler is expected to run the group at on average, for the cost
+    # estimate only (the cluster starts at desired_size and the autoscaler moves it between
+    # min_size and max_size). Unset: desired_size.
+    expected_size: int | None = Field(None, ge=0, le=100)
 
     @model_validator(mode="after")
     def _sizes_ordered(self) -> NodeGroupConfig:
@@ -195,7 +213,42 @@ class NodeGroupConfig(_Section):
             raise ValueError(f"min_size ({self.min_size}) is above max_size ({self.max_size})")
         if not self.min_size <= self.desired_size <= self.max_size:
             raise ValueError(f"desired_size ({self.desired_size}) must be between min_size ({self.min_size}) and max_size ({self.max_size})")
+        if self.expected_size is not None and not self.min_size <= self.expected_size <= self.max_size:
+            raise ValueError(f"expected_size ({self.expected_size}) must be between min_size ({self.min_size}) and max_size ({self.max_size})")
         return self
+
+    @model_validator(mode="after")
+    def _tag_roles_distinct(self) -> NodeGroupConfig:
+        # Each label and taint becomes a tag on the group's Auto Scaling group, named after
+        # its key (infra/components/scaling.py): two keys must not name the same tag.
+        for kind, keys in (("label", list(self.labels)), ("taint", [t.key for t in self.taints])):
+            roles = [tag_role(k) for k in keys]
+            clash = sorted({k for k in keys if roles.count(tag_role(k)) > 1})
+            if clash:
+                raise ValueError(f"{kind} keys {', '.join(clash)} are one key for the autoscaler's tags (one {kind} per key, differing in more than punctuation)")
+        return self
+
+    @property
+    def priced_size(self) -> int:
+        """The node count the cost estimate prices (expected_size, else desired_size)."""
+        return self.desired_size if self.expected_size is None else self.expected_size
+
+
+class AutoscalerConfig(_Section):
+    """`platform:cluster.autoscaler`: how the Cluster Autoscaler gives nodes back.
+
+    The defaults are the autoscaler's own (cluster-autoscaler FAQ, "What are the parameters
+    to CA?"), written here so a stack file shows what it changes.
+    """
+
+    # After a scale-up, how long before scale-down is considered at all: a burst that just
+    # brought a node up does not lose it a minute later.
+    scale_down_delay_after_add: ScaleDownDuration = "10m"
+    # How long a node must stay unneeded before it is removed.
+    scale_down_unneeded_time: ScaleDownDuration = "10m"
+    # A node whose pods request less than this share of its allocatable CPU and memory is
+    # a scale-down candidate. 0.5: the autoscaler's default.
+    scale_down_utilization_threshold: float = Field(0.5, gt=0, lt=1)
 
 
 class ClusterConfig(_Section):
@@ -208,6 +261,12 @@ class ClusterConfig(_Section):
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = list(EKS_LOG_TYPES)
     log_retention_days: LogRetention = 365
     node_groups: list[NodeGroupConfig] = Field(min_length=1)
+    autoscaler: AutoscalerConfig = AutoscalerConfig()
+    # How the platform's own replicated pods (Traefik, the load balancer controller,
+    # metrics-server) spread over the Availability Zones: `required` never puts two replicas
+    # in one zone while another zone has room (DoNotSchedule), so one zone's loss leaves a
+    # replica; `preferred` (ScheduleAnyway) lets a one-node environment run at all.
+    zone_spread: Literal["required", "preferred"] = "required"
 
     @field_validator("log_types")
     @classmethod
@@ -378,6 +437,10 @@ class WorkingHours(_Section):
     def _ordered(self) -> WorkingHours:
         if self.start >= self.stop:
             raise ValueError(f"start ({self.start}) must be before stop ({self.stop})")
+        (h1, m1), (h2, m2) = ((int(x) for x in t.split(":")) for t in (self.start, self.stop))
+        # The autoscaler is paused minutes before the stop (infra/components/offhours.py).
+        if (h2 * 60 + m2) - (h1 * 60 + m1) < 60:
+            raise ValueError(f"the working day {self.start}-{self.stop} must be at least an hour long")
         return self
 
     def awake_at(self, moment: datetime.datetime) -> bool:
@@ -583,6 +646,7 @@ _PRODUCTION_FLOOR: tuple[tuple[str, Any, str], ...] = (
     ("network.flow_logs_retention_days", lambda c: c.network.flow_logs_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
     ("cluster.log_retention_days", lambda c: c.cluster.log_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
     ("cache.slow_log_retention_days", lambda c: c.cache.slow_log_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
+    ("cluster.zone_spread", lambda c: c.cluster.zone_spread == "required", "must be required in a production tier (one zone's loss must leave a replica)"),
 )
 
 _STAGING_FLOOR: tuple[tuple[str, Any, str], ...] = (
@@ -610,6 +674,11 @@ NODE_GROUP_UNIQUE_SUFFIX = 26
 SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
 # What the components append to `<name>-db-final` / `<name>-redis-final`: `-` and 8 hex digits.
 SNAPSHOT_SUFFIX_EXAMPLE = "-0123abcd"
+
+
+def tag_role(key: str) -> str:
+    """A label or taint key as the kebab-case role of its tag's logical name."""
+    return re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")
 
 
 def node_group_name_prefix(cluster_name: str, group: str) -> str:

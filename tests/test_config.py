@@ -61,7 +61,7 @@ def test_committed_stack_files_are_valid(stack):
         # unknown keys, at every level
         ("staging", "netwrok", {}, "platform:netwrok: unknown key; allowed: account, app, budget, cache, cloudflare_api_token, cluster, cost, database, dns, environment, network, protection, runner, sendgrid_api_key, stripe_secret_key, tags, tier, working_hours"),
         ("staging", "network.cidrr", "10.0.0.0/16", "platform:network.cidrr: unknown key; allowed: az_count, cidr, flow_logs_retention_days, flow_logs_traffic, nat_gateways, subnet_prefix"),
-        ("staging", "cluster.node_groups.0.min", 1, "platform:cluster.node_groups[0].min: unknown key; allowed: capacity_type, desired_size, disk_size_gb, instance_types, labels, max_size, min_size, name, scale_to_zero_off_hours, taints"),
+        ("staging", "cluster.node_groups.0.min", 1, "platform:cluster.node_groups[0].min: unknown key; allowed: capacity_type, desired_size, disk_size_gb, expected_size, instance_types, labels, max_size, min_size, name, scale_to_zero_off_hours, taints"),
         # wrong types
         ("staging", "network.az_count", "two", "platform:network.az_count: expected a whole number, got 'two'"),
         ("staging", "database.multi_az", "sometimes", "platform:database.multi_az: expected true or false, got 'sometimes'"),

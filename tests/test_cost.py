@@ -170,8 +170,9 @@ def test_items_are_cents_and_sum_to_total(stack):
 
 def test_shape_is_the_spec_contract():
     cost = estimate(stack_config("staging"))
-    # The interface's fields, plus `unpriced`: what a region's catalogue could not price.
-    assert set(cost) == {"currency", "region", "prices_as_of", "hours_per_month", "monthly_total", "budget", "items", "unpriced"}
+    # The interface's fields, plus `unpriced` (what a region's catalogue could not price) and
+    # `node_range` (every node group at min_size and at max_size).
+    assert set(cost) == {"currency", "region", "prices_as_of", "hours_per_month", "monthly_total", "budget", "items", "unpriced", "node_range"}
     assert cost["unpriced"] == []
     assert (cost["currency"], cost["region"], cost["hours_per_month"], cost["prices_as_of"]) == ("USD", "us-east-1", 730, "2026-01-19")
     for item in cost["items"]:
@@ -396,7 +397,8 @@ def test_table_lists_every_line_with_subtotals():
     text = render_table(cost, "dev")
     lines = text.splitlines()
     assert lines[0] == "Monthly cost — dev (us-east-1, USD list prices as of 2026-01-19, 730 h/month)"
-    assert lines[-1] == "Total: $182.74/month of a $200.00 budget (91.4%)"
+    assert lines[-2] == "Total: $182.74/month of a $200.00 budget (91.4%)"
+    assert lines[-1] == "Node groups from min_size to max_size: $176.98 to $188.51/month; at max_size 94.3% of the budget."
     assert any(line.startswith("cluster ") and line.endswith("$89.53") for line in lines)
     assert any("1,460 instance-hour x $0.01664" in line and line.endswith("$24.29") for line in lines)
     assert any("-938.5714 instance-hour x $0.01664" in line and line.endswith("-$15.62") for line in lines)

@@ -81,20 +81,13 @@ def test_certificate_covers_every_hostname_and_is_validated_through_cloudflare(s
 def test_helm_releases_are_pinned(stack):
     p = plan(stack)
     releases = {r["inputs"]["name"]: r["inputs"] for r in p.of_type(RELEASE)}
-    assert set(releases) == {"aws-load-balancer-controller", "traefik"}
-    lbc, traefik = releases["aws-load-balancer-controller"], releases["traefik"]
-    assert (lbc["chart"], lbc["version"], lbc["repositoryOpts"]["repo"], lbc["namespace"]) == (
-        "aws-load-balancer-controller",
-        "3.5.0",
-        "https://aws.github.io/eks-charts",
-        "kube-system",
-    )
-    assert (traefik["chart"], traefik["version"], traefik["repositoryOpts"]["repo"], traefik["namespace"]) == (
-        "traefik",
-        "41.2.0",
-        "https://traefik.github.io/charts",
-        "traefik",
-    )
+    pinned = {
+        "aws-load-balancer-controller": ("aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts", "kube-system"),
+        "traefik": ("traefik", "41.2.0", "https://traefik.github.io/charts", "traefik"),
+        "cluster-autoscaler": ("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler", "kube-system"),
+        "metrics-server": ("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/", "kube-system"),
+    }
+    assert {name: (r["chart"], r["version"], r["repositoryOpts"]["repo"], r["namespace"]) for name, r in releases.items()} == pinned
 
 
 def test_controller_values(stack):
@@ -178,8 +171,8 @@ def test_the_nlb_is_traefiks_service(stack):
     assert spec["type"] == "LoadBalancer" and spec["loadBalancerClass"] == "service.k8s.aws/nlb"
     assert [(x["port"], x["targetPort"]) for x in spec["ports"]] == [(80, "web"), (443, "websecure")]
     # ... built only once the controller runs, and deleted before it (so is the NLB)
-    releases = {r["urn"] for r in p.of_type(RELEASE)}
-    assert releases <= set(service["dependencies"])
+    releases = {r["urn"] for r in p.of_type(RELEASE) if r["parent"] == service["parent"]}
+    assert len(releases) == 2 and releases <= set(service["dependencies"])
     # the stack output is the Service's status hostname
     assert service["outputs"]["status"]["loadBalancer"]["ingress"][0]["hostname"] == p.outputs["load_balancer_hostname"]
 

@@ -20,7 +20,7 @@ from infra import config
 from infra.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-SCOPE = ("infra/components", "infra/cost", "infra/prices", "infra/runtime_config.py")
+SCOPE = ("infra/components", "infra/cost", "infra/prices", "infra/runtime_config.py", "infra/versions.py")
 VALIDATION = ("infra/config.py", "infra/cidr.py")
 
 
@@ -100,6 +100,15 @@ CLASSIFIED = {
         ("unreachable", "__main__ builds OffHours only when the database stops or a node group sleeps"),
         ("config", "dev", changed("dev", cluster={"node_groups": [{**GROUP, "min_size": 3, "desired_size": 2, "max_size": 2, "scale_to_zero_off_hours": True}]}), "us-east-1", "platform:cluster.node_groups[0]"),
         ("config", "dev", changed("dev", cluster={"node_groups": [GROUP, GROUP]}), "us-east-1", "platform:cluster.node_groups"),
+    ],
+    ("infra/components/scaling.py", "Scaling.__init__"): [
+        ("config", "staging", changed("staging", cluster={"node_groups": []}), "us-east-1", "platform:cluster.node_groups"),
+        ("unreachable", "metrics_replicas is not config: ScalingArgs' default (2) is the only value the program passes"),
+        ("config", "staging", changed("staging", cluster={"node_groups": [{**GROUP, "labels": {"team.a": "x", "team-a": "y"}}]}), "us-east-1", "platform:cluster.node_groups[0]"),
+    ],
+    ("infra/versions.py", "addon_versions"): [
+        ("unreachable", "KUBERNETES_VERSION is a module constant, not config: tests/test_addons.py holds every pinned version's row complete"),
+        ("unreachable", "KUBERNETES_VERSION is a module constant, not config: tests/test_addons.py holds every pinned version's row complete"),
     ],
     ("infra/components/providers.py", "check_dns_zone"): [("one line", "a ConfigError naming platform:dns.zone_id, raised before any cloud resource (tests/test_dns_zone.py)")],
     ("infra/cost/model.py", "estimate"): [("unreachable", "only a caller passing another region's catalogue (tests, cost levers); the program passes none")],

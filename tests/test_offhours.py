@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import WorkingHours
-from infra.components.offhours import cron, start_expression, stop_expression
+from infra.components.offhours import cron, pause_expression, start_expression, stop_expression
 from infra.offline.harness import ROOT, run_program
 from tests.conftest import plan
 from tests.test_lifecycle import UNIQUE_SUFFIX, reported_plan
@@ -39,6 +39,13 @@ def test_start_and_stop_expressions_from_working_hours():
     hours = WorkingHours(timezone="Europe/Madrid", days="MON-FRI", start="08:15", stop="19:45")
     assert start_expression(hours) == "cron(15 8 ? * MON-FRI *)"
     assert stop_expression(hours) == "cron(45 19 ? * MON-FRI *)"
+    # The autoscaler lets go of the groups five minutes before they stop.
+    assert pause_expression(hours) == "cron(40 19 ? * MON-FRI *)"
+
+
+@pytest.mark.parametrize(("stop", "pause"), [("20:00", "cron(55 19 ? * MON-FRI *)"), ("09:03", "cron(58 8 ? * MON-FRI *)"), ("23:59", "cron(54 23 ? * MON-FRI *)")])
+def test_the_pause_comes_five_minutes_before_the_stop_across_the_hour(stop, pause):
+    assert pause_expression(WorkingHours(start="08:00", stop=stop)) == pause
 
 
 # ---------------------------------------------------------------------- per stack
@@ -53,11 +60,23 @@ def _schedules(stack: str, p=None) -> dict[str, dict]:
 NODE_GROUP_NAME = f"platform-dev-general-{UNIQUE_SUFFIX}"
 
 
+def _asg(p) -> str:
+    """The Auto Scaling group EKS made for dev's general group, as the plan reads it back."""
+    return p.named("aws:autoscaling/tag:Tag", "::platform-dev-general-asg-autoscaler")["inputs"]["autoscalingGroupName"]
+
+
+def _autoscaler_tag(asg: str, value: str) -> dict:
+    return {"Tags": [{"ResourceId": asg, "ResourceType": "auto-scaling-group", "Key": "platform/autoscaler", "Value": value, "PropagateAtLaunch": False}]}
+
+
 def test_dev_sleeps_nights_and_weekends_in_madrid():
     p = reported_plan("dev")
     db_id = p.named("aws:rds/instance:Instance", "::platform-dev-db")["outputs"]["identifier"]
     schedules = _schedules("dev", p)
-    assert set(schedules) == {f"platform-dev-offhours-{role}" for role in ("db-stop", "db-start", "nodes-general-stop", "nodes-general-start")}
+    asg = _asg(p)
+    assert asg.startswith(f"eks-{NODE_GROUP_NAME}-")
+    roles = ("db-stop", "db-start", "nodes-general-stop", "nodes-general-start", "nodes-general-pause", "nodes-general-resume")
+    assert set(schedules) == {f"platform-dev-offhours-{role}" for role in roles}
     expected = {
         "db-stop": ("cron(0 20 ? * MON-FRI *)", "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance", {"DbInstanceIdentifier": db_id}),
         "db-start": ("cron(0 8 ? * MON-FRI *)", "arn:aws:scheduler:::aws-sdk:rds:startDBInstance", {"DbInstanceIdentifier": db_id}),
@@ -71,6 +90,10 @@ def test_dev_sleeps_nights_and_weekends_in_madrid():
             "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig",
             {"ClusterName": "platform-dev", "NodegroupName": NODE_GROUP_NAME, "ScalingConfig": {"MinSize": 1, "DesiredSize": 2, "MaxSize": 3}},
         ),
+        # Before the stop the autoscaler lets go of the group (it discovers and may scale only
+        # groups tagged enabled), so the pods the stop evicts cannot bring a node back.
+        "nodes-general-pause": ("cron(55 19 ? * MON-FRI *)", "arn:aws:scheduler:::aws-sdk:autoscaling:createOrUpdateTags", _autoscaler_tag(asg, "paused")),
+        "nodes-general-resume": ("cron(0 8 ? * MON-FRI *)", "arn:aws:scheduler:::aws-sdk:autoscaling:createOrUpdateTags", _autoscaler_tag(asg, "enabled")),
     }
     for role, (expression, target_arn, payload) in expected.items():
         inputs = schedules[f"platform-dev-offhours-{role}"]
@@ -99,6 +122,13 @@ def test_dev_role_is_least_privilege():
     assert statements == [
         {"Sid": "StopStartTheDatabase", "Effect": "Allow", "Action": ["rds:StopDBInstance", "rds:StartDBInstance"], "Resource": f"arn:aws:rds:us-east-1:123456789012:db:{db_id}"},
         {"Sid": "ScaleTheNodeGroups", "Effect": "Allow", "Action": "eks:UpdateNodegroupConfig", "Resource": [f"arn:aws:eks:us-east-1:123456789012:nodegroup/platform-dev/{NODE_GROUP_NAME}/*"]},
+        {
+            "Sid": "PauseAndResumeTheAutoscaler",
+            "Effect": "Allow",
+            "Action": "autoscaling:CreateOrUpdateTags",
+            "Resource": [f"arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/{_asg(p)}"],
+            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["platform/autoscaler"]}},
+        },
     ]
     # Every schedule waits for the permissions it needs.
     for schedule in p.of_type(SCHEDULE):
@@ -117,12 +147,13 @@ def test_nodes_only_other_zone_and_days():
     hours = {"timezone": "America/New_York", "days": "MON-SAT", "start": "07:30", "stop": "19:15"}
     p = plan("dev", **{"platform:database": database, "platform:working_hours": hours})
     schedules = _schedules("dev", p)
-    assert set(schedules) == {"platform-dev-offhours-nodes-general-stop", "platform-dev-offhours-nodes-general-start"}
+    assert set(schedules) == {f"platform-dev-offhours-nodes-general-{role}" for role in ("stop", "start", "pause", "resume")}
     assert schedules["platform-dev-offhours-nodes-general-stop"]["scheduleExpression"] == "cron(15 19 ? * MON-SAT *)"
+    assert schedules["platform-dev-offhours-nodes-general-pause"]["scheduleExpression"] == "cron(10 19 ? * MON-SAT *)"
     assert schedules["platform-dev-offhours-nodes-general-start"]["scheduleExpression"] == "cron(30 7 ? * MON-SAT *)"
     assert {s["scheduleExpressionTimezone"] for s in schedules.values()} == {"America/New_York"}
     statements = json.loads(p.named("aws:iam/rolePolicy:RolePolicy", "::platform-dev-offhours-policy")["inputs"]["policy"])["Statement"]
-    assert [s["Sid"] for s in statements] == ["ScaleTheNodeGroups"]
+    assert [s["Sid"] for s in statements] == ["ScaleTheNodeGroups", "PauseAndResumeTheAutoscaler"]
 
 
 # ---------------------------------------------------------------------- validation

@@ -5,6 +5,10 @@
 - `final_snapshot_identifier`: a final snapshot's name of its own per deletion;
 - `service_role_trust`: the trust policy of a role an AWS service assumes on this
   account's behalf, with the confused-deputy guard;
+- `pod_identity_trust`: the trust policy of an EKS Pod Identity role;
+- `AUTOSCALER_TAG`: the tag that lets the Cluster Autoscaler act on a node group;
+- `zone_spread`: the topology spread of a platform Deployment's replicas over the AZs, and
+  `PLATFORM_PRIORITY_CLASS`, the priority of the platform's pods outside kube-system;
 - `isolated_store_network`: what every data store in the isolated subnets needs before the
   store itself: its subnet group, a security group with no egress and ONE ingress rule from
   the clients' security group on the store's port. Logical names are the caller's
@@ -41,6 +45,44 @@ def service_role_trust(service: str, account: pulumi.Input[str]) -> pulumi.Outpu
             ],
         }
     )
+
+
+def pod_identity_trust(account: pulumi.Input[str]) -> pulumi.Output[str]:
+    """EKS Pod Identity may assume the role (and tag the session with the pod's cluster,
+    namespace and service account), for this account's clusters only. Which service account
+    gets it is the PodIdentityAssociation's, not the trust policy's (EKS user guide,
+    "Create an IAM role with the trust policy required by EKS Pod Identity")."""
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "pods.eks.amazonaws.com"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                }
+            ],
+        }
+    )
+
+
+# The tag the autoscaler discovers node groups by, whose IAM policy scales only groups
+# carrying it `enabled`, and which the off-hours schedules set `paused` before a group
+# sleeps (infra/components/scaling.py, offhours.py): at night nothing scales a group up.
+AUTOSCALER_TAG = "platform/autoscaler"
+AUTOSCALER_ENABLED = "enabled"
+AUTOSCALER_PAUSED = "paused"
+
+# The PriorityClass infra/components/addons.py creates; a release that names it waits for it.
+PLATFORM_PRIORITY_CLASS = "platform-critical"
+
+
+def zone_spread(selector: Mapping[str, str], mode: str) -> list[dict[str, Any]]:
+    """A Deployment's replicas spread over the Availability Zones, one at most ahead of
+    another: `required` (DoNotSchedule) or `preferred` (ScheduleAnyway), ClusterConfig.zone_spread."""
+    when = {"required": "DoNotSchedule", "preferred": "ScheduleAnyway"}[mode]
+    return [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": when, "labelSelector": {"matchLabels": dict(selector)}}]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,8 @@ Creates:
   access without SSH);
 - `{name}-eks`: the `pulumi_eks` cluster: `API` authentication with access entries for the
   admin roles, no default node group, private endpoint (public only for the allowlisted
-  CIDRs), KMS envelope encryption of Secrets, control-plane logs, OIDC provider for IRSA;
+  CIDRs), KMS envelope encryption of Secrets, control-plane logs, OIDC provider for IRSA,
+  none of pulumi_eks's own add-ons (infra/components/addons.py declares them);
 - per node group: `{name}-{group}-lt` launch template (IMDSv2 only, hop limit 1, encrypted
   gp3 root volume, no public IP) and `{name}-{group}` managed node group in the private
   subnets, whose desired size the autoscaler owns after creation. Its EKS name is
@@ -18,7 +19,8 @@ Creates:
 
 Outputs: cluster_name, kubeconfig (secret), oidc_provider_arn, oidc_provider_url, k8s_provider,
 node_groups (what must exist before anything that needs a running pod), node_group_names
-(config name -> the group's EKS name, known once the group exists), cluster_security_group_id.
+(config name -> the group's EKS name, known once the group exists), autoscaling_group_names
+(config name -> the Auto Scaling group EKS made for it), cluster_security_group_id.
 """
 
 from __future__ import annotations
@@ -33,10 +35,8 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from infra.config import NODE_GROUP_NAME_MAX, NODE_GROUP_UNIQUE_SUFFIX, ClusterConfig, node_group_name_prefix
+from infra.versions import KUBERNETES_VERSION
 
-# One version for every stack, declared once. EKS standard support runs 14 months from
-# release; 1.35 is covered into 2027. Upgrade here, then promote dev -> staging -> prod.
-KUBERNETES_VERSION = "1.35"
 
 # What a node's launch template tags at launch (EC2 CreateLaunchTemplate TagSpecifications).
 NODE_TAGGED_RESOURCES = ("instance", "volume", "network-interface")
@@ -105,6 +105,7 @@ class Cluster(pulumi.ComponentResource):
     oidc_provider_url: pulumi.Output[str]
     k8s_provider: k8s.Provider
     node_group_names: dict[str, pulumi.Output[str]]
+    autoscaling_group_names: dict[str, pulumi.Output[str]]
     cluster_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -166,6 +167,13 @@ class Cluster(pulumi.ComponentResource):
             encryption_config_key_arn=args.kms_key_arn,
             enabled_cluster_log_types=list(cfg.log_types),
             create_oidc_provider=True,
+            # The managed add-ons are declared once, pinned, in infra/components/addons.py
+            # (visible in the plan, CoreDNS after the nodes). pulumi_eks would otherwise add
+            # vpc-cni and kube-proxy of its own at the newest version (its `useDefaultVpcCni`
+            # docstring says the opposite; cluster.ts creates the add-on unless it is true).
+            use_default_vpc_cni=True,
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=False),
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             provider_credential_opts=(
                 eks.KubeconfigOptionsArgs(role_arn=args.deploy_role_arn, profile_name=args.aws_profile)
                 if args.deploy_role_arn or args.aws_profile
@@ -176,6 +184,7 @@ class Cluster(pulumi.ComponentResource):
 
         self.node_groups: list[eks.ManagedNodeGroup] = []
         self.node_group_names = {}
+        self.autoscaling_group_names = {}
         for group in cfg.node_groups:
             launch_template = aws.ec2.LaunchTemplate(
                 f"{name}-{group.name}-lt",
@@ -242,6 +251,12 @@ class Cluster(pulumi.ComponentResource):
             # Read back, so whatever addresses the group (the off-hours schedules) follows a
             # replacement and waits for the group to exist.
             self.node_group_names[group.name] = node_group.node_group.apply(lambda g, prefix=prefix: physical_name(g, prefix))
+            # The Auto Scaling group EKS made for it (eks-<group name>-<uuid>): the autoscaler's
+            # scale-from-zero tags and the off-hours pause address it. Read through EKS, known
+            # once the group exists (a preview of a new group shows it unknown).
+            self.autoscaling_group_names[group.name] = aws.eks.get_node_group_output(
+                cluster_name=args.cluster_name, node_group_name=self.node_group_names[group.name], opts=pulumi.InvokeOutputOptions(parent=self)
+            ).apply(lambda g: g.resources[0].autoscaling_groups[0].name)
 
         self.cluster_name = args.cluster_name
         # The security group EKS puts on the control plane's ENIs: what admits a client of the
@@ -258,5 +273,6 @@ class Cluster(pulumi.ComponentResource):
                 "oidc_provider_arn": self.oidc_provider_arn,
                 "oidc_provider_url": self.oidc_provider_url,
                 "node_group_names": self.node_group_names,
+                "autoscaling_group_names": self.autoscaling_group_names,
             }
         )

@@ -52,6 +52,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra import runtime_config
+from infra.components._shared import PLATFORM_PRIORITY_CLASS, zone_spread
 from infra.config import DnsConfig
 
 POLICY_DIR = Path(__file__).parent / "policies"
@@ -69,6 +70,8 @@ TRAEFIK_CHART_VERSION = "41.2.0"  # Traefik v3.7.x
 
 LBC_NAMESPACE = "kube-system"
 LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+# The chart's selector labels (_helpers.tpl selectorLabels: chart name, release name).
+LBC_SELECTOR = {"app.kubernetes.io/name": "aws-load-balancer-controller", "app.kubernetes.io/instance": LBC_CHART}
 TRAEFIK_NAMESPACE = "traefik"
 TRAEFIK_RELEASE = "traefik"
 TRAEFIK_SERVICE = "traefik"
@@ -196,6 +199,8 @@ class EdgeArgs:
     # Tags the controller puts on what it creates (NLB, target groups, its security groups).
     tags: Mapping[str, str] = field(default_factory=dict)
     traefik_replicas: int = 2
+    # ClusterConfig.zone_spread: how Traefik's and the controller's replicas spread over the AZs.
+    zone_spread: str = "required"
     # The cluster's managed node groups. Both releases wait for their pods to be ready (Helm
     # `--wait`, 300 s): started with the control plane, before any node has joined, they time
     # out. Everything that needs a running pod depends on these.
@@ -255,6 +260,11 @@ class Edge(pulumi.ComponentResource):
                 "region": args.region,
                 "vpcId": args.vpc_id,
                 "replicaCount": 2,
+                # A drain never takes both replicas (the chart renders it only with 2+).
+                "podDisruptionBudget": {"maxUnavailable": 1},
+                "topologySpreadConstraints": zone_spread(LBC_SELECTOR, args.zone_spread),
+                # The chart's default, kept explicit: app pods never preempt the controller.
+                "priorityClassName": "system-cluster-critical",
                 "serviceAccount": {"create": True, "name": LBC_SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
                 # Only Services that ask for this controller get it (ours sets loadBalancerClass);
                 # it does not take over every LoadBalancer Service in the cluster.
@@ -288,7 +298,7 @@ class Edge(pulumi.ComponentResource):
             namespace=traefik_ns.metadata.name,
             # Its CRDs are `{name}-crd-*`; the chart's extraObjects Middleware needs them first.
             skip_crds=True,
-            values=self._traefik_values(args.traefik_replicas),
+            values=self._traefik_values(args.traefik_replicas, args.zone_spread),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*traefik_crds, *args.nodes]),
         )
 
@@ -448,18 +458,13 @@ class Edge(pulumi.ComponentResource):
         return out
 
     @staticmethod
-    def _traefik_values(replicas: int) -> dict[str, Any]:
+    def _traefik_values(replicas: int, spread: str) -> dict[str, Any]:
         return {
             "deployment": {"replicas": replicas},
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
-            "topologySpreadConstraints": [
-                {
-                    "maxSkew": 1,
-                    "topologyKey": "topology.kubernetes.io/zone",
-                    "whenUnsatisfiable": "ScheduleAnyway",
-                    "labelSelector": {"matchLabels": TRAEFIK_SELECTOR},
-                }
-            ],
+            "topologySpreadConstraints": zone_spread(TRAEFIK_SELECTOR, spread),
+            # infra/components/addons.py's PriorityClass: app pods never preempt the ingress.
+            "priorityClassName": PLATFORM_PRIORITY_CLASS,
             # Stable pod labels our Service selects on, whatever the chart's naming template.
             "instanceLabelOverride": TRAEFIK_RELEASE,
             # The Service (and so the NLB) is ours, see `{name}-traefik-lb`.

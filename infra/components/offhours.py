@@ -9,7 +9,14 @@ Creates, with EventBridge Scheduler universal targets (AWS SDK calls, no Lambda 
 - per EKS managed node group: `{name}-offhours-nodes-{key}-stop`, scaling it to 0 through
   eks:UpdateNodegroupConfig, and `{name}-offhours-nodes-{key}-start`, restoring its
   min/desired/max. Managed node groups are scaled through EKS, never through their Auto
-  Scaling group, which EKS would reset.
+  Scaling group, which EKS would reset;
+- per node group the Cluster Autoscaler manages (its Auto Scaling group given):
+  `{name}-offhours-nodes-{key}-pause`, setting the group's `platform/autoscaler` tag to
+  `paused` AUTOSCALER_PAUSE_LEAD_MINUTES before the stop, and `{name}-offhours-nodes-{key}-resume`,
+  setting it back to `enabled` at the start. A paused group is neither discovered by the
+  autoscaler nor scalable by its role (infra/components/scaling.py), so the pods the stop
+  evicts cannot bring a node back; in the morning the start restores the sizes and the
+  autoscaler takes over within them.
 
 The schedules fire on working days only (e.g. MON-FRI), in the working hours' time zone
 (daylight saving included), so a Friday-evening stop lasts until Monday morning.
@@ -26,12 +33,16 @@ from typing import NamedTuple
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._shared import service_role_trust
+from infra.components._shared import AUTOSCALER_ENABLED, AUTOSCALER_PAUSED, AUTOSCALER_TAG, service_role_trust
 from infra.config import WorkingHours
 
 RDS_STOP = "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance"
 RDS_START = "arn:aws:scheduler:::aws-sdk:rds:startDBInstance"
 EKS_SCALE = "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig"
+ASG_TAG = "arn:aws:scheduler:::aws-sdk:autoscaling:createOrUpdateTags"
+# The autoscaler re-reads its groups' tags about once a minute: paused well before the
+# stop, it has let go of the group when the stop drains the nodes.
+AUTOSCALER_PAUSE_LEAD_MINUTES = 5
 
 
 class NodeGroupScaling(NamedTuple):
@@ -48,6 +59,9 @@ class NodeGroupScaling(NamedTuple):
     # Short kebab key for the schedules' logical names (the group's config name); the
     # group's position (1-based) when absent.
     key: str | None = None
+    # The group's Auto Scaling group (Cluster.autoscaling_group_names) when the Cluster
+    # Autoscaler manages it: paused before the stop, resumed at the start.
+    autoscaling_group_name: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,14 @@ def cron(hhmm: str, days: str) -> str:
 
 def stop_expression(hours: WorkingHours) -> str:
     return cron(hours.stop, hours.days)
+
+
+def pause_expression(hours: WorkingHours) -> str:
+    """AUTOSCALER_PAUSE_LEAD_MINUTES before the stop, the same days (a working day is at
+    least an hour long, so it never crosses midnight)."""
+    h, m = (int(part) for part in hours.stop.split(":"))
+    minutes = h * 60 + m - AUTOSCALER_PAUSE_LEAD_MINUTES
+    return cron(f"{minutes // 60:02d}:{minutes % 60:02d}", hours.days)
 
 
 def start_expression(hours: WorkingHours) -> str:
@@ -96,7 +118,7 @@ class OffHours(pulumi.ComponentResource):
 
         # derive
         hours = args.working_hours
-        stop_at, start_at = stop_expression(hours), start_expression(hours)
+        stop_at, start_at, pause_at = stop_expression(hours), start_expression(hours), pause_expression(hours)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         partition = aws.get_partition_output(opts=invoke).partition
@@ -124,6 +146,19 @@ class OffHours(pulumi.ComponentResource):
                     "Action": "eks:UpdateNodegroupConfig",
                     # nodegroup/<cluster>/<group>/<uuid>: the uuid is EKS's, hence the wildcard.
                     "Resource": [arn("eks", pulumi.Output.concat("nodegroup/", g.cluster_name, "/", g.node_group_name, "/*")) for g in groups],
+                }
+            )
+        paused = [g for g in groups if g.autoscaling_group_name is not None]
+        if paused:
+            statements.append(
+                {
+                    "Sid": "PauseAndResumeTheAutoscaler",
+                    "Effect": "Allow",
+                    "Action": "autoscaling:CreateOrUpdateTags",
+                    # autoScalingGroup:<uuid>:autoScalingGroupName/<name>; the uuid is AWS's.
+                    "Resource": [arn("autoscaling", pulumi.Output.concat("autoScalingGroup:*:autoScalingGroupName/", g.autoscaling_group_name)) for g in paused],
+                    # That one tag and no other.
+                    "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [AUTOSCALER_TAG]}},
                 }
             )
 
@@ -186,6 +221,23 @@ class OffHours(pulumi.ComponentResource):
             schedules.append(
                 schedule(f"nodes-{key}-start", f"restore node group {key} at {hours.start} {hours.days}", start_at, EKS_SCALE, scaling(g.min_size, g.desired_size))
             )
+            if g.autoscaling_group_name is not None:
+                def autoscaler(value: str, g: NodeGroupScaling = g) -> pulumi.Output[str]:
+                    return pulumi.Output.json_dumps(
+                        {
+                            "Tags": [
+                                {"ResourceId": g.autoscaling_group_name, "ResourceType": "auto-scaling-group", "Key": AUTOSCALER_TAG, "Value": value, "PropagateAtLaunch": False}
+                            ]
+                        }
+                    )
+
+                lead = AUTOSCALER_PAUSE_LEAD_MINUTES
+                schedules.append(
+                    schedule(f"nodes-{key}-pause", f"pause the autoscaler on node group {key} {lead} min before {hours.stop} {hours.days}", pause_at, ASG_TAG, autoscaler(AUTOSCALER_PAUSED))
+                )
+                schedules.append(
+                    schedule(f"nodes-{key}-resume", f"resume the autoscaler on node group {key} at {hours.start} {hours.days}", start_at, ASG_TAG, autoscaler(AUTOSCALER_ENABLED))
+                )
 
         # outputs
         self.schedule_names = pulumi.Output.all(*[s.name for s in schedules])

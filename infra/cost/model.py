@@ -16,8 +16,11 @@ Usage the price list cannot know is stated where it is assumed:
 - A month is 730 hours and everything runs all month, except what sleeps outside
   `platform:working_hours`, which gets its own negative "off-hours" line.
 - NAT data, log and flow-log ingestion, NLB capacity units: `platform:cost.*` (per stack).
-- Node groups run at `desired_size`, priced at their first instance type; SPOT at the
-  on-demand price less the catalogue's assumed `spot_discount`.
+- Node groups run at `expected_size` (default `desired_size`: the autoscaler moves them
+  between `min_size` and `max_size`), priced at their first instance type; SPOT at the
+  on-demand price less the catalogue's assumed `spot_discount`. `node_range` prices the
+  same stack with every group at `min_size` and at `max_size`: the worst case a cost review
+  holds against the budget.
 - RDS backup storage stays within the free allowance (up to 100% of provisioned storage)
   and ElastiCache snapshots within the free one-snapshot allowance: priced as 0-quantity
   lines so the assumption is visible in the output.
@@ -137,6 +140,10 @@ def _sleep_note(hours: WorkingHours) -> str:
 # ---------------------------------------------------------------------------- components
 
 
+def _size_source(group: Any) -> str:
+    return "desired_size" if group.expected_size is None else "expected_size"
+
+
 def _network(c: StackConfig, p: _Prices) -> Iterable[_Line]:
     n = 1 if c.network.nat_gateways == "single" else c.network.az_count
     layout = "1 shared" if n == 1 else f"1 per AZ x {n}"
@@ -170,12 +177,12 @@ def _cluster(c: StackConfig, p: _Prices) -> Iterable[_Line]:
             what = f"{sku}{first} SPOT instance hours (on-demand {'$' + str(on_demand) + '/h' if on_demand is not None else 'price'} less the assumed {discount * 100:.0f}% spot discount)"
         else:
             rate = on_demand
-            what = f"{sku}{first} on-demand instance hours (desired_size x 730 h)"
-        nodes = Decimal(group.desired_size)
+            what = f"{sku}{first} on-demand instance hours ({_size_source(group)} x 730 h)"
+        nodes = Decimal(group.priced_size)
         disk_gb = nodes * group.disk_size_gb
         yield _Line("cluster", resource, what, nodes * p.hours, "instance-hour", rate)
         yield _Line("cluster", resource, "root EBS gp3 volumes (disk_size_gb per node)", disk_gb, "GB-month", p.unit("ebs_gp3"))
-        if group.scale_to_zero_off_hours and c.working_hours is not None and group.desired_size:
+        if group.scale_to_zero_off_hours and c.working_hours is not None and group.priced_size:
             off = off_hours_per_month(c.working_hours, p.hours)
             note = _sleep_note(c.working_hours)
             yield _Line("cluster", resource, f"off-hours scale to zero: instance hours not billed ({note})", -nodes * off, "instance-hour", rate)
@@ -261,18 +268,34 @@ def estimate(config: StackConfig, catalogue: prices.Catalogue | None = None) -> 
         # Prices differ by region; pricing eu-west-1 with us-east-1 figures would be a silent lie.
         raise ValueError(f"a {cat.region} catalogue cannot price a stack in {region}")
     p = _Prices(cat)
-    lines = [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget) for line in part(config, p)]
+    lines = _lines(config, p)
     return {
         "currency": cat.currency if cat else "USD",
         "region": region,
         "prices_as_of": cat.prices_as_of if cat else None,
         "hours_per_month": int(p.hours),
-        "monthly_total": float(sum((line.monthly for line in lines if line.monthly is not None), Decimal(0))),
+        "monthly_total": _total(lines),
         "budget": config.budget.monthly_limit_usd,
         "items": [line.as_dict() for line in lines],
+        # Every node group at min_size and at max_size, the rest unchanged (same assumptions).
+        "node_range": {bound: _total(_lines(_sized(config, bound), p)) for bound in ("min", "max")},
         # What the total leaves out: no sourced list price in this region's catalogue.
         "unpriced": [f"{line.component} {line.resource}: {line.item}" for line in lines if line.unit_price is None],
     }
+
+
+def _lines(config: StackConfig, p: _Prices) -> list[_Line]:
+    return [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget) for line in part(config, p)]
+
+
+def _total(lines: list[_Line]) -> float:
+    return float(sum((line.monthly for line in lines if line.monthly is not None), Decimal(0)))
+
+
+def _sized(config: StackConfig, bound: str) -> StackConfig:
+    """The config with every node group priced at its `min_size` or `max_size`."""
+    groups = [g.model_copy(update={"expected_size": getattr(g, f"{bound}_size")}) for g in config.cluster.node_groups]
+    return config.model_copy(update={"cluster": config.cluster.model_copy(update={"node_groups": groups})})
 
 
 def totals_by_component(cost: dict[str, Any]) -> dict[str, float]:

@@ -377,6 +377,11 @@ _FAMILIES = {
     "aws:acm/certificateValidation:CertificateValidation": lambda m, n, p, i: (i.get("certificateArn", p), {}),
     "aws:eks/accessEntry:AccessEntry": _generic_arn("eks", "access-entry"),
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": lambda m, n, p, i: (p, {}),
+    "aws:eks/addon:Addon": lambda m, n, p, i: (f"{i.get('clusterName')}:{i.get('addonName')}", {"arn": m.arn("eks", f"addon/{i.get('clusterName')}/{i.get('addonName')}/{_uuid(n)}")}),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": lambda m, n, p, i: (
+        f"a-{_hex(n, 17)}",
+        {"associationId": f"a-{_hex(n, 17)}", "associationArn": m.arn("eks", f"podidentityassociation/{i.get('clusterName')}/a-{_hex(n, 17)}")},
+    ),
     "eks:index:Cluster": _eks_cluster,
     "eks:index:ManagedNodeGroup": _eks_node_group,
     "kubernetes:helm.sh/v3:Release": _helm_release,
@@ -437,6 +442,13 @@ def _kubeconfig(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     return {"result": json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []})}
 
 
+def _node_group(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    """aws.eks.getNodeGroup: the group's Auto Scaling group, `eks-<group>-<uuid>` as EKS names it."""
+    cluster, group = args.get("clusterName"), args.get("nodeGroupName")
+    asg = f"eks-{group}-{_uuid(f'{cluster}/{group}')}"
+    return {"clusterName": cluster, "nodeGroupName": group, "id": f"{cluster}:{group}", "resources": [{"autoscalingGroups": [{"name": asg}], "remoteAccessSecurityGroupId": ""}]}
+
+
 def _cloudflare_zones(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     """GET /zones?name=: the account's zones of that name (none is an empty list, not an error)."""
     name = args.get("name")
@@ -452,6 +464,7 @@ _CALLS = {
     "aws:index/getRegion:getRegion": _region,
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
     "eks:index:Cluster/getKubeconfig": _kubeconfig,
+    "aws:eks/getNodeGroup:getNodeGroup": _node_group,
 }
 
 

@@ -87,6 +87,9 @@ OPEN_KEYS = frozenset(
         "startupProbe",
         "updateStrategy",
         "podDisruptionBudget",
+        # cluster-autoscaler 9.59.0 turns every key into a `--<key>=<value>` flag
+        # (templates/deployment.yaml ranges over extraArgs); its default shows three.
+        "extraArgs",
     }
 )
 OPEN_SUFFIXES = ("Annotations", "Labels", "Tags")

@@ -98,8 +98,21 @@ def render_table(cost: Cost, title: str | None = None) -> str:
     out = [_heading(cost, title), ""]
     for first, item, usage, monthly in rows:
         out.append(f"{first.ljust(widths[0])}  {item.ljust(widths[1])}  {usage.rjust(widths[2])}  {monthly.rjust(widths[3])}".rstrip())
-    out += ["", f"Total: {money(cost['monthly_total'])}/month{_budget_clause(cost)}", *_unpriced_note(cost)]
+    out += ["", f"Total: {money(cost['monthly_total'])}/month{_budget_clause(cost)}", *_range_note(cost), *_unpriced_note(cost)]
     return "\n".join(out)
+
+
+def _range_note(cost: Cost) -> list[str]:
+    """The autoscaler's range: every node group at min_size, and at max_size, against the budget."""
+    span = cost.get("node_range")
+    if not span:
+        return []
+    line = f"Node groups from min_size to max_size: {money(span['min'])} to {money(span['max'])}/month"
+    budget = cost.get("budget")
+    if budget:
+        over = _d(span["max"]) > _d(budget)
+        line += f"; at max_size {_d(span['max']) / _d(budget) * 100:.1f}% of the budget{' (over it)' if over else ''}"
+    return [line + "."]
 
 
 def _monthly(value: float | None) -> str:
@@ -117,7 +130,7 @@ def render_markdown(cost: Cost, title: str | None = None) -> str:
     """A markdown table of every line, with component subtotals and the total vs budget."""
     out = [f"### {_heading(cost, title)}", "", "| Component | Subtotal |", "|---|---:|"]
     out += [f"| {name} | {money(total)} |" for name, total in totals_by_component(cost).items()]
-    out += [f"| **Total** | **{money(cost['monthly_total'])}** |", "", f"Budget: {_budget_text(cost)}", ""]
+    out += [f"| **Total** | **{money(cost['monthly_total'])}** |", "", f"Budget: {_budget_text(cost)}", "", *(f"{line}\n" for line in _range_note(cost))]
     out += [*(f"> ⚠️ {line}" for line in _unpriced_note(cost)), *([""] if _unpriced_note(cost) else [])]
     out += ["| Component | Resource | Item | Quantity | Unit price | Monthly |", "|---|---|---|---:|---:|---:|"]
     for i in cost["items"]:

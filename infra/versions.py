@@ -1,0 +1,50 @@
+"""What the cluster runs, pinned: the Kubernetes version and its EKS managed add-ons.
+
+Data only, below the components that create them (infra/components/cluster.py, addons.py). Upgrade here, then promote
+dev -> staging -> prod (README, "Changing a running environment").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# One version for every stack, declared once. EKS standard support runs 14 months from
+# release; 1.35 is covered into 2027.
+KUBERNETES_VERSION = "1.35"
+
+# In creation order; DaemonSets first (healthy with no node), Deployments last (need nodes).
+ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
+
+# One row per Kubernetes version the program supports, every add-on pinned (tests/test_addons.py
+# holds the rows complete and KUBERNETES_VERSION among them). Versions from
+# awslabs/cdk-eks-blueprints@05d3dbd (2026-07-01), lib/addons/*/index.ts: what that project
+# pins and tests per Kubernetes version. Confirm a new row with
+# `aws eks describe-addon-versions --kubernetes-version <v> --addon-name <addon>` before
+# committing it: EKS refuses a version it does not offer for the cluster's Kubernetes.
+ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
+    "1.35": {
+        "vpc-cni": "v1.21.1-eksbuild.1",
+        "kube-proxy": "v1.35.0-eksbuild.2",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.3",
+        "aws-ebs-csi-driver": "v1.57.1-eksbuild.1",
+    },
+    "1.34": {
+        "vpc-cni": "v1.20.4-eksbuild.2",
+        "kube-proxy": "v1.34.0-eksbuild.2",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+        "coredns": "v1.12.3-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.56.0-eksbuild.1",
+    },
+}
+
+
+def addon_versions(kubernetes_version: str) -> Mapping[str, str]:
+    """Every add-on's pinned version for a Kubernetes version; raises ValueError if any is missing."""
+    row = ADDON_VERSIONS.get(kubernetes_version)
+    if row is None:
+        raise ValueError(f"no EKS add-on versions pinned for Kubernetes {kubernetes_version}; add its row to ADDON_VERSIONS in infra/versions.py (pinned: {', '.join(sorted(ADDON_VERSIONS))})")
+    missing = [a for a in ADDONS if a not in row]
+    if missing:
+        raise ValueError(f"Kubernetes {kubernetes_version}: no version pinned for {', '.join(missing)} in infra/versions.py")
+    return row
