@@ -225,7 +225,9 @@ class NodeGroupConfig(_Section):
             roles = [tag_role(k) for k in keys]
             clash = sorted({k for k in keys if roles.count(tag_role(k)) > 1})
             if clash:
-                raise ValueError(f"{kind} keys {', '.join(clash)} are one key for the autoscaler's tags (one {kind} per key, differing in more than punctuation)")
+                raise ValueError(
+                    f"{kind} key(s) {', '.join(clash)} collide: each {kind} becomes one autoscaler node-template tag, so a key appears once and differs from the others in more than punctuation"
+                )
         return self
 
     @property

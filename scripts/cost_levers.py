@@ -254,6 +254,9 @@ def render(stacks: list[Stack], catalogue: prices.Catalogue | None = None) -> st
     out.append("| **Total** | " + " | ".join(f"**{money(t)}**" for t in totals) + " |")
     out.append("| Budget | " + " | ".join(money(b) for b in budgets) + " |")
     out.append("| Budget used | " + " | ".join(f"{t / b * 100:.1f}%" for t, b in zip(totals, budgets)) + " |")
+    # The autoscaler's range: every node group at min_size, and at max_size.
+    out.append("| Nodes at min / max size | " + " | ".join(f"{money(Decimal(str(costs[n]['node_range']['min'])))} / {money(Decimal(str(costs[n]['node_range']['max'])))}" for n in names) + " |")
+    out.append("| Budget used at max size | " + " | ".join(f"{Decimal(str(costs[n]['node_range']['max'])) / b * 100:.1f}%" for n, b in zip(names, budgets)) + " |")
     out += [
         "",
         "Bars: estimated monthly cost; line: the budget (USD).",
@@ -292,7 +295,7 @@ def render(stacks: list[Stack], catalogue: prices.Catalogue | None = None) -> st
         "## Assumptions",
         "",
         "Usage the price list cannot know is set per stack under `platform:cost` (NAT data processed, control-plane log and "
-        "flow-log ingestion, NLB capacity units) and stated in each line's text. Node groups are priced at `desired_size` and "
+        "flow-log ingestion, NLB capacity units) and stated in each line's text. Node groups are priced at `expected_size` (default `desired_size`; the report adds the range from every group at `min_size` to every group at `max_size`) and "
         "their first instance type, running all month unless they sleep outside `platform:working_hours`. RDS backups and "
         "ElastiCache snapshots are assumed to stay within their free allowances (shown as zero-quantity lines). Not priced "
         "(free tier or too small to estimate honestly): RDS enhanced monitoring and Performance Insights (7-day retention), "

@@ -100,6 +100,19 @@ def test_committed_stack_files_are_valid(stack):
         ("staging", "tags", {"Environment": "x"}, "platform:tags: Environment are set by the program and cannot be overridden"),
         ("dev", "working_hours", ..., "platform:working_hours: required when database.stop_off_hours or a node group's scale_to_zero_off_hours is set"),
         ("dev", "working_hours.timezone", "Mars/Olympus", "platform:working_hours.timezone: 'Mars/Olympus' is not an IANA time zone (e.g. Europe/Madrid)"),
+        # the autoscaler and the platform's pods (infra/components/scaling.py)
+        ('staging', 'cluster.autoscaler.scale_down_unneeded_time', '10 minutes', "platform:cluster.autoscaler.scale_down_unneeded_time: '10 minutes' is not a duration like 10m, 1h or 1h30m"),
+        ('staging', 'cluster.autoscaler.scale_down_unneeded_time', '30s', "platform:cluster.autoscaler.scale_down_unneeded_time: '30s' must be between 1m and 24h"),
+        ('staging', 'cluster.autoscaler.scale_down_delay_after_add', '25h', "platform:cluster.autoscaler.scale_down_delay_after_add: '25h' must be between 1m and 24h"),
+        ('staging', 'cluster.autoscaler.scale_down_delay_after_add', '', "platform:cluster.autoscaler.scale_down_delay_after_add: '' is not a duration like 10m, 1h or 1h30m"),
+        ('staging', 'cluster.autoscaler.scale_down_utilization_threshold', 1.0, 'platform:cluster.autoscaler.scale_down_utilization_threshold: must be < 1.0, got 1.0'),
+        ('staging', 'cluster.autoscaler.scale_down_utilization_threshold', 0, 'platform:cluster.autoscaler.scale_down_utilization_threshold: must be > 0.0, got 0'),
+        ('staging', 'cluster.autoscaler.expander', 'random', 'platform:cluster.autoscaler.expander: unknown key; allowed: scale_down_delay_after_add, scale_down_unneeded_time, scale_down_utilization_threshold'),
+        ('staging', 'cluster.node_groups.0.expected_size', 6, 'platform:cluster.node_groups[0]: expected_size (6) must be between min_size (2) and max_size (5)'),
+        ('staging', 'cluster.zone_spread', 'sometimes', "platform:cluster.zone_spread: got 'sometimes'; allowed: 'required' or 'preferred'"),
+        ('staging', 'cluster.node_groups.0.labels', {'team.a': 'x', 'team-a': 'y'}, 'platform:cluster.node_groups[0]: label key(s) team-a, team.a collide: each label becomes one autoscaler node-template tag, so a key appears once and differs from the others in more than punctuation'),
+        ('prod', 'cluster.node_groups.1.taints', [{'key': 'workload', 'value': 'a', 'effect': 'NO_SCHEDULE'}, {'key': 'workload', 'value': 'b', 'effect': 'NO_EXECUTE'}], 'platform:cluster.node_groups[1]: taint key(s) workload collide: each taint becomes one autoscaler node-template tag, so a key appears once and differs from the others in more than punctuation'),
+        ('dev', 'working_hours.stop', '08:30', 'platform:working_hours: the working day 08:00-08:30 must be at least an hour long'),
         # unsafe production settings (the safety floor: test_production_floor below)
         ("prod", "app.external_services", "mock", "platform:app.external_services: 'mock' is not allowed in a production tier; use live"),
         ("staging", "protection", {"final_snapshots": False, "protect": False}, "platform:protection.final_snapshots: must be true in a staging tier"),
@@ -128,6 +141,7 @@ def test_bad_input_names_the_key_and_what_is_allowed(stack, path, value, message
         ({"protection": {"deletion_protection": False}}, "platform:protection.deletion_protection: must be true in a production tier"),
         ({"protection": {"final_snapshots": False}}, "platform:protection.final_snapshots: must be true in a production tier"),
         ({"cluster.node_groups.1.scale_to_zero_off_hours": True}, "platform:cluster.node_groups[1].scale_to_zero_off_hours: must be false in a production tier"),
+        ({"cluster.zone_spread": "preferred"}, "platform:cluster.zone_spread: must be required in a production tier (one zone's loss must leave a replica)"),
     ],
     ids=lambda v: ",".join(v) if isinstance(v, dict) else None,
 )

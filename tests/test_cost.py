@@ -443,3 +443,49 @@ def test_docs_cost_md_is_current():
     levers = _levers_module()
     doc = ROOT / "docs" / "cost.md"
     assert doc.read_text(encoding="utf-8") == levers.render([levers.read_stack(s) for s in levers.STACKS]), "run `python scripts/cost_levers.py`"
+
+
+# ---------------------------------------------------------------------------- the autoscaler's range
+
+# Every node group at min_size and at max_size, the rest of the stack as priced: the worst
+# case a cost review holds against the budget (staging and prod can outgrow theirs at max).
+NODE_RANGE = {"dev": (176.98, 188.51), "staging": (413.67, 635.91), "prod": (1240.78, 1919.50)}
+
+
+@pytest.mark.parametrize("stack", sorted(NODE_RANGE))
+def test_node_range_prices_every_group_at_its_bounds(stack):
+    cost = estimate(stack_config(stack))
+    assert cost["node_range"] == dict(zip(("min", "max"), NODE_RANGE[stack]))
+    assert cost["node_range"]["min"] <= cost["monthly_total"] <= cost["node_range"]["max"]
+
+
+def test_the_range_is_the_node_lines_only():
+    # prod at max: general 10 and spot 5 m5.large nodes instead of 3 and 0, volumes included.
+    base, at_max = estimate(stack_config("prod")), estimate(with_change("prod", "cluster", node_groups=[
+        {**g, "expected_size": g["max_size"]} for g in MATRIX["prod"]["cluster"]["node_groups"]
+    ]))
+    assert at_max["monthly_total"] == base["node_range"]["max"]
+    on_demand, spot = Decimal("0.096") * 730, Decimal("0.096") * Decimal("0.4") * 730
+    disks = Decimal(12 * 50) * Decimal("0.08")
+    assert Decimal(str(at_max["monthly_total"])) - Decimal(str(base["monthly_total"])) == (7 * on_demand + 5 * spot + disks).quantize(Decimal("0.01"))
+
+
+def test_expected_size_is_what_the_estimate_prices():
+    cost = estimate(with_change("staging", "cluster", node_groups=[{**MATRIX["staging"]["cluster"]["node_groups"][0], "expected_size": 4}]))
+    (nodes,) = [i for i in cost["items"] if i["resource"] == "node-group/general" and i["unit"] == "instance-hour"]
+    assert nodes["quantity"] == 4 * 730 and "(expected_size x 730 h)" in nodes["item"]
+    (unset,) = [i for i in estimate(stack_config("staging"))["items"] if i["resource"] == "node-group/general" and i["unit"] == "instance-hour"]
+    assert unset["quantity"] == 2 * 730 and "(desired_size x 730 h)" in unset["item"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "line"),
+    [
+        ("dev", "Node groups from min_size to max_size: $176.98 to $188.51/month; at max_size 94.3% of the budget."),
+        ("prod", "Node groups from min_size to max_size: $1,240.78 to $1,919.50/month; at max_size 106.6% of the budget (over it)."),
+    ],
+)
+def test_the_report_shows_the_range_against_the_budget(stack, line):
+    cost = estimate(stack_config(stack))
+    assert render_table(cost, stack).splitlines()[-1] == line
+    assert f"{line}\n" in render_markdown(cost, stack)

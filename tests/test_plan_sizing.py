@@ -16,6 +16,7 @@ def test_committed_staging_sizing():
     assert sizing(plan("staging"), "staging") == [
         "network   10.20.0.0/16 across 2 AZs, NAT: single",
         "nodes     general: m5.large ON_DEMAND desired 2 (min 2, max 5)",
+        "scaling   Cluster Autoscaler (least waste): scale down after 10m unneeded, 10m after a scale-up, below 50% use; platform pods spread over AZs: required",
         "database  db.t3.medium, 100 GB gp3, single-AZ, backups 7 d, 0 read replica(s)",
         "cache     cache.t3.small x 2, failover on, single-AZ",
         "budget    $500.00/month",
@@ -33,4 +34,16 @@ def test_fields_a_stack_file_leaves_out_show_the_models_defaults():
     )
     lines = sizing(p, "staging")
     assert lines[0] == "network   10.20.0.0/16 across 3 AZs, NAT: one per AZ"
-    assert lines[2] == "database  db.t3.medium, 100 GB gp3, single-AZ, backups 7 d, 0 read replica(s)"
+    assert lines[3] == "database  db.t3.medium, 100 GB gp3, single-AZ, backups 7 d, 0 read replica(s)"
+
+
+def test_prod_sizing_shows_the_autoscaler_and_what_the_estimate_prices():
+    p = plan("prod", **{"platform:cluster": {**plan("prod").config["platform:cluster"], "node_groups": [
+        {**g, "expected_size": g["max_size"]} if g["name"] == "spot" else g for g in plan("prod").config["platform:cluster"]["node_groups"]
+    ]}})
+    lines = sizing(p, "prod")
+    assert lines[1:4] == [
+        "nodes     general: m5.large ON_DEMAND desired 3 (min 3, max 10)",
+        "nodes     spot: m5.large SPOT desired 0 (min 0, max 5), priced at 5",
+        "scaling   Cluster Autoscaler (SPOT groups first, then least waste): scale down after 15m unneeded, 15m after a scale-up, below 50% use; platform pods spread over AZs: required",
+    ]

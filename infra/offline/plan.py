@@ -138,6 +138,10 @@ def render(plan: dict[str, Any], stack: str) -> str:
             lines.append(f"  {component:<10} ${amount:>10,.2f}")
         if cost["monthly_total"] > cost["budget"]:
             lines.append(f"  WARNING: over budget by ${cost['monthly_total'] - cost['budget']:,.2f}")
+        span = cost.get("node_range")
+        if span:
+            over = " (over budget)" if span["max"] > cost["budget"] else ""
+            lines.append(f"  node groups from min_size to max_size: ${span['min']:,.2f} to ${span['max']:,.2f}{over}")
         unpriced = cost.get("unpriced") or []
         if unpriced:
             lines.append(f"  WARNING: {len(unpriced)} of {len(cost['items'])} lines unpriced (no sourced {cost['region']} list price); the total is a lower bound:")
@@ -170,8 +174,17 @@ def _sizing(c: StackConfig) -> list[str]:
         out.append(
             f"nodes     {g.name}: {', '.join(g.instance_types)} {g.capacity_type}"
             f" desired {g.desired_size} (min {g.min_size}, max {g.max_size})"
+            + (f", priced at {g.expected_size}" if g.expected_size is not None else "")
             + (" - off-hours scale to zero" if g.scale_to_zero_off_hours else "")
         )
+    a = c.cluster.autoscaler
+    kinds = {g.capacity_type for g in c.cluster.node_groups}
+    expander = "SPOT groups first, then least waste" if len(kinds) > 1 else "least waste"
+    out.append(
+        f"scaling   Cluster Autoscaler ({expander}): scale down after {a.scale_down_unneeded_time} unneeded, "
+        f"{a.scale_down_delay_after_add} after a scale-up, below {a.scale_down_utilization_threshold:.0%} use; "
+        f"platform pods spread over AZs: {c.cluster.zone_spread}"
+    )
     db = c.database
     out.append(
         f"database  {db.instance_class}, {db.allocated_storage_gb} GB gp3, "
