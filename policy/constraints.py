@@ -309,6 +309,29 @@ def _launch_template_base_tags(r: rules.Resource, tier: str) -> Iterator[str]:
                 yield f"tagSpecifications[{kind}] has {k}={mine!r}, the provider's defaultTags say {default!r}: use the provider's value"
 
 
+# ---------------------------------------------------------------------------- EKS add-ons before nodes
+
+EKS_ADDON = "aws:eks/addon:Addon"
+NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup", "eks:index:NodeGroupV2", "eks:index:NodeGroup")
+# The add-ons that run a Deployment (not a DaemonSet): with no node to schedule on, EKS keeps
+# them DEGRADED and the provider's create waits out its 20-minute timeout.
+DEPLOYMENT_ADDONS = frozenset({"coredns", "aws-ebs-csi-driver", "aws-efs-csi-driver", "metrics-server", "adot", "amazon-cloudwatch-observability"})
+
+
+def _addon_before_nodes(resources: Sequence[rules.Resource], tier: str) -> Iterator[tuple[str, str]]:
+    groups = [r for r in resources if r.type in NODE_GROUPS]
+    if not groups:
+        return  # Fargate or Auto Mode: nothing to wait for in this stack
+    for addon in (r for r in resources if r.type == EKS_ADDON and r.get("addonName") in DEPLOYMENT_ADDONS):
+        missing = [g.name for g in groups if g.urn not in addon.dependencies]
+        if len(missing) == len(groups):
+            yield addon.urn, (
+                f"add-on {addon.get('addonName')} runs a Deployment and does not wait for any node group ({', '.join(missing)}): "
+                "created with the control plane it stays DEGRADED until the 20-minute create timeout fails the update; "
+                "add depends_on=[the node groups]"
+            )
+
+
 # ---------------------------------------------------------------------------- the table
 
 CONSTRAINTS: tuple[Constraint, ...] = (
@@ -380,5 +403,15 @@ CONSTRAINTS: tuple[Constraint, ...] = (
         description="Launch templates tag the instances and volumes they launch with the base tags (provider default tags do not reach them)",
         source="https://github.com/hashicorp/terraform-provider-aws/issues/19387",
         incident="node instances and volumes outside the tag-filtered budget (61585ca: tagSpecifications for instances, volumes, ENIs)",
+    ),
+    Constraint(
+        id="aws-eks-addon-after-nodes",
+        levels=EVERY_TIER,
+        types=(EKS_ADDON, *NODE_GROUPS),
+        check=_addon_before_nodes,
+        whole_stack=True,
+        description="An EKS add-on that runs a Deployment (CoreDNS, EBS CSI) is created after a node group (before one, it hangs DEGRADED)",
+        source="https://github.com/pulumi/pulumi-eks/issues/1819",
+        incident="pulumi_eks's CoreDNS add-on, created with the control plane (infra/components/addons.py now creates it after the node groups)",
     ),
 )

@@ -371,6 +371,37 @@ def test_launch_template_with_no_tag_specifications():
     assert lines([res(rules.LAUNCH_TEMPLATE, "lt", provider=provider, tagSpecifications=tagged)]) == []
 
 
+# ---------------------------------------------------------------------------- EKS add-ons after the nodes
+
+COREDNS = "urn:pulumi:prod::platform::platform:addons:Addons$aws:eks/addon:Addon::platform-prod-addon-coredns"
+
+
+def test_coredns_created_with_the_control_plane(prod_plan):
+    coredns = state(prod_plan, COREDNS)
+    coredns["dependencies"] = [d for d in coredns["dependencies"] if "ManagedNodeGroup" not in d]
+    assert plan_lines(prod_plan, "aws-eks-addon-after-nodes") == [
+        f"MANDATORY aws-eks-addon-after-nodes {COREDNS}: add-on coredns runs a Deployment and does not wait for any node "
+        "group (platform-prod-general, platform-prod-spot): created with the control plane it stays DEGRADED until the "
+        "20-minute create timeout fails the update; add depends_on=[the node groups]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("addon", "deps", "groups", "flagged"),
+    [
+        ("coredns", (), 1, True),
+        ("aws-ebs-csi-driver", (), 1, True),
+        ("coredns", ("g0",), 2, False),  # one group is enough for its pods
+        ("vpc-cni", (), 1, False),  # a DaemonSet: healthy with no node
+        ("coredns", (), 0, False),  # no node group in the stack (Fargate, Auto Mode)
+    ],
+)
+def test_addon_after_nodes_cases(addon, deps, groups, flagged):
+    nodes = [res("eks:index:ManagedNodeGroup", f"g{i}") for i in range(groups)]
+    record = res(constraints.EKS_ADDON, "addon", addonName=addon, deps=tuple(f"urn:pulumi:t::platform::eks:index:ManagedNodeGroup::{d}" for d in deps))
+    assert bool(lines([*nodes, record])) is flagged
+
+
 # ---------------------------------------------------------------------------- every constraint has a failing case
 
 FAILING_CASES = {
@@ -381,6 +412,7 @@ FAILING_CASES = {
     "aws-lb-name": test_nlb_name_annotation_over_32_characters,
     "aws-kms-policy-service-linked-role": test_key_policy_naming_a_service_linked_role_the_program_does_not_create,
     "aws-launch-template-base-tags": test_launch_template_without_volume_tags,
+    "aws-eks-addon-after-nodes": test_coredns_created_with_the_control_plane,
 }
 
 

@@ -231,6 +231,7 @@ LEVELS = {
     "aws-lb-name": (M, M, M),
     "aws-kms-policy-service-linked-role": (M, M, M),
     "aws-launch-template-base-tags": (M, M, M),
+    "aws-eks-addon-after-nodes": (M, M, M),
 }
 
 
@@ -660,7 +661,7 @@ def test_pack_loads_as_a_crossguard_analyzer():
     assert levels["rds-storage-encrypted"] == proto.MANDATORY and levels[pack.ADVISORIES] == proto.ADVISORY
     assert {p.name for p in info.policies if p.policy_type == proto.PolicyType.POLICY_TYPE_STACK} == {
         "vpc-flow-logs", "default-sg-closed", "aws-rds-replica-managed-password", "aws-rds-replica-source-backups",
-        "aws-kms-policy-service-linked-role", pack.STACK_ADVISORIES,
+        "aws-kms-policy-service-linked-role", "aws-eks-addon-after-nodes", pack.STACK_ADVISORIES,
     }
 
 
