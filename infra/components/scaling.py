@@ -76,8 +76,10 @@ CAPACITY_LABEL = "eks.amazonaws.com/capacityType"
 # Priority expander: higher wins; a group no pattern matches is never scaled up, hence the
 # catch-all (expander/priority/readme.md).
 SPOT_PRIORITY, ON_DEMAND_PRIORITY, FALLBACK_PRIORITY = 50, 10, 1
-# The unique suffix the provider appends to node_group_name_prefix: 26 digits.
-_SUFFIX_PATTERN = "[0-9]{26}"
+# The unique suffix the provider appends to node_group_name_prefix: terraform-plugin-sdk's
+# id.PrefixedUniqueId, an 18-digit UTC timestamp and an 8-character lowercase hex counter
+# (fmt.Sprintf("%s%s%08x", prefix, timestamp, counter)): the counter is not always digits.
+_SUFFIX_PATTERN = "[0-9]{18}[0-9a-f]{8}"
 
 
 def autoscaler_policy(cluster_name: str) -> dict[str, Any]:
