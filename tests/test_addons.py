@@ -194,19 +194,24 @@ def test_pulumi_eks_adds_no_addon_of_its_own(stack):
 # ---------------------------------------------------------------------- the EBS CSI role
 
 
+# What EKS Pod Identity needs to hand a pod the role: the service may assume it and tag the
+# session, for this account's clusters only (which service account: the association's).
+POD_IDENTITY_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        }
+    ],
+}
+
+
 def test_the_ebs_csi_role_is_a_pod_identity_role_of_this_account(stack):
     role = plan(stack).named(ROLE, f"::platform-{stack}-ebs-csi-role")["inputs"]
-    assert json.loads(role["assumeRolePolicy"]) == {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
-            }
-        ],
-    }
+    assert json.loads(role["assumeRolePolicy"]) == POD_IDENTITY_TRUST
     assert role["description"] == f"platform-{stack}: EKS Pod Identity role of kube-system/ebs-csi-controller-sa"
 
 

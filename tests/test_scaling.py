@@ -37,6 +37,7 @@ from infra.config import AutoscalerConfig, ConfigError, NodeGroupConfig, Taint
 from infra.offline.harness import ROOT, run_program
 from infra.review import charts
 from tests.conftest import STACKS, plan, stack_config
+from tests.test_addons import POD_IDENTITY_TRUST
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TAG = "aws:autoscaling/tag:Tag"
@@ -214,17 +215,7 @@ def test_the_autoscaler_policy_is_on_its_role(stack):
     p = plan(stack)
     role = p.named(ROLE, f"::platform-{stack}-autoscaler-role")
     assert p.named(ROLE_POLICY, f"::platform-{stack}-autoscaler-policy")["inputs"]["role"] == role["outputs"]["name"]
-    assert json.loads(role["inputs"]["assumeRolePolicy"]) == {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
-            }
-        ],
-    }
+    assert json.loads(role["inputs"]["assumeRolePolicy"]) == POD_IDENTITY_TRUST
 
 
 def test_the_pod_identity_association(stack):

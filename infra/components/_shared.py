@@ -6,6 +6,7 @@
 - `service_role_trust`: the trust policy of a role an AWS service assumes on this
   account's behalf, with the confused-deputy guard;
 - `pod_identity_trust`: the trust policy of an EKS Pod Identity role;
+- `pinned_release`: a Helm release of a chart at a pinned version from its repository;
 - `AUTOSCALER_TAG`: the tag that lets the Cluster Autoscaler act on a node group;
 - `zone_spread`: the topology spread of a platform Deployment's replicas over the AZs, and
   `PLATFORM_PRIORITY_CLASS`, the priority of the platform's pods outside kube-system;
@@ -25,6 +26,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from infra.config import SNAPSHOT_IDENTIFIER, ProtectionConfig
 
@@ -64,6 +66,25 @@ def pod_identity_trust(account: pulumi.Input[str]) -> pulumi.Output[str]:
                 }
             ],
         }
+    )
+
+
+def pinned_release(
+    logical_name: str, *, release: str, chart: str, version: str, repo: str, namespace: pulumi.Input[str], values: Mapping[str, Any],
+    opts: pulumi.ResourceOptions, **options: Any,
+) -> k8s.helm.v3.Release:
+    """A Helm release of `chart` at `version` (vendored under infra/charts/<chart>/<version>/,
+    where `infra check` validates `values`), named `release` in `namespace`."""
+    return k8s.helm.v3.Release(
+        logical_name,
+        name=release,
+        chart=chart,
+        version=version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+        namespace=namespace,
+        values=dict(values),
+        opts=opts,
+        **options,
     )
 
 

@@ -52,7 +52,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra import runtime_config
-from infra.components._shared import PLATFORM_PRIORITY_CLASS, zone_spread
+from infra.components._shared import PLATFORM_PRIORITY_CLASS, pinned_release, zone_spread
 from infra.config import DnsConfig
 
 POLICY_DIR = Path(__file__).parent / "policies"
@@ -244,12 +244,12 @@ class Edge(pulumi.ComponentResource):
         attachment = aws.iam.RolePolicyAttachment(f"{name}-lbc-policy-attachment", role=role.name, policy_arn=policy.arn, opts=child)
         # Only the API server is needed: no depends_on the nodes.
         lbc_crds = self._crds(name, LBC_CHART, LBC_CHART_VERSION)
-        controller = k8s.helm.v3.Release(
+        controller = pinned_release(
             f"{name}-aws-load-balancer-controller",
-            name=LBC_CHART,
+            release=LBC_CHART,
             chart=LBC_CHART,
             version=LBC_CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LBC_REPO),
+            repo=LBC_REPO,
             namespace=LBC_NAMESPACE,
             # Its CRDs are `{name}-crd-*` (Helm would never upgrade them).
             skip_crds=True,
@@ -289,12 +289,12 @@ class Edge(pulumi.ComponentResource):
             opts=child,
         )
         traefik_crds = self._crds(name, TRAEFIK_CHART, TRAEFIK_CHART_VERSION)
-        traefik = k8s.helm.v3.Release(
+        traefik = pinned_release(
             f"{name}-traefik",
-            name=TRAEFIK_RELEASE,
+            release=TRAEFIK_RELEASE,
             chart=TRAEFIK_CHART,
             version=TRAEFIK_CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=TRAEFIK_REPO),
+            repo=TRAEFIK_REPO,
             namespace=traefik_ns.metadata.name,
             # Its CRDs are `{name}-crd-*`; the chart's extraObjects Middleware needs them first.
             skip_crds=True,

@@ -38,9 +38,8 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
-from infra.components._shared import AUTOSCALER_ENABLED, AUTOSCALER_TAG, pod_identity_trust, zone_spread
+from infra.components._shared import AUTOSCALER_ENABLED, AUTOSCALER_TAG, pinned_release, pod_identity_trust, zone_spread
 from infra.config import AutoscalerConfig, NodeGroupConfig, node_group_name_prefix, tag_role as _tag_role
 
 AUTOSCALER_CHART = "cluster-autoscaler"
@@ -202,22 +201,22 @@ class Scaling(pulumi.ComponentResource):
 
         # children: the releases
         after = [*args.workload_dependencies]
-        autoscaler = k8s.helm.v3.Release(
+        autoscaler = pinned_release(
             f"{name}-cluster-autoscaler",
-            name=AUTOSCALER_NAME,
+            release=AUTOSCALER_NAME,
             chart=AUTOSCALER_CHART,
             version=AUTOSCALER_CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=AUTOSCALER_REPO),
+            repo=AUTOSCALER_REPO,
             namespace=NAMESPACE,
             values=self._autoscaler_values(args, priorities),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, identity, policy, *tags]),
         )
-        metrics = k8s.helm.v3.Release(
+        metrics = pinned_release(
             f"{name}-metrics-server",
-            name=METRICS_NAME,
+            release=METRICS_NAME,
             chart=METRICS_CHART,
             version=METRICS_CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=METRICS_REPO),
+            repo=METRICS_REPO,
             namespace=NAMESPACE,
             values=self._metrics_values(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
