@@ -6,7 +6,9 @@ Creates:
   `{name}-autoscaler-policy`: upstream's "full features" read actions on `*` (they take no
   resource), and SetDesiredCapacity / TerminateInstanceInAutoScalingGroup only on Auto
   Scaling groups tagged `eks:cluster-name=<cluster>` (what EKS puts on its node groups'
-  groups) and `platform/autoscaler=enabled`, so it can scale no other cluster's group and
+  groups, beside `eks:nodegroup-name`: the autoscaler itself reads both to recognise a managed
+  node group, cloudprovider/aws/aws_manager.go extractLabelsFromAsg at chart 9.59.0) and
+  `platform/autoscaler=enabled`, so it can scale no other cluster's group and
   no group the off-hours schedule has paused;
 - per node group, on the Auto Scaling group EKS made for it: `{name}-{group}-asg-autoscaler`
   (`platform/autoscaler=enabled`, which the autoscaler discovers groups by), and the
