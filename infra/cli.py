@@ -8,6 +8,7 @@
     smoke  --outputs FILE                         check a deployed stack's promises
     diff   BASE_PLAN HEAD_PLAN [--format text|markdown]   create/update/replace/delete per resource
     graph  --stack NAME [--output FILE]           the plan's dependency graph (Mermaid), critical path
+    drift  --preview FILE [--stack NAME] [--format text|markdown]   what changed outside Pulumi
 
 Each command lives in its own module with `run(args) -> exit code`; this file only parses.
 Modules are imported on demand so `--help` and the cheap commands stay cheap.
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     graph.add_argument("--output", help="write the Markdown here instead of printing it")
     graph.set_defaults(module="infra.review.graph")
+
+    drift = sub.add_parser("drift", help="drift in a `pulumi preview --refresh --json`, the platform's own expected changes left out; exit 1 on drift")
+    drift.add_argument("--preview", required=True, help="file with `pulumi preview --refresh --json --stack NAME` output")
+    drift.add_argument("--stack", help="the stack's name, for the report")
+    drift.add_argument("--format", choices=("text", "markdown"), default="text")
+    drift.set_defaults(module="infra.review.drift")
     return parser
 
 

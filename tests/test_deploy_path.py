@@ -239,6 +239,7 @@ def test_every_stack_is_previewed_and_deployed_by_some_job(tmp_path):
     jobs = engine_jobs(load_workflows(), tmp_path)
     assert {j.stack for j in jobs if j.workflow == "pull-request.yml"} == set(STACKS)
     assert {j.stack for j in jobs if j.workflow == "deploy.yml"} == set(STACKS)
+    assert {j.stack for j in jobs if j.workflow == "drift.yml"} == set(STACKS)
     assert {(j.trigger, j.stack) for j in jobs if j.workflow == "deploy.yml"} == {
         ("workflow_dispatch main", "dev"), ("workflow_dispatch feature", "dev"), ("push main", "staging"), ("push v*", "prod"),
     }
@@ -272,7 +273,14 @@ def test_a_private_stack_without_its_runner_fails(committed, tmp_path):
     assert stacks["staging"].label is None
     problems = deploy_path_violations(load_workflows(), stacks, tmp_path)
     assert problems[0] == "staging: the API endpoint is private (cluster.public_access_cidrs is empty) and the stack has no runner (platform:runner)"
-    assert len(problems) == 1 + 2  # and both the preview and the deploy of staging are outside its VPC
+    # and the preview, the deploy and the nightly drift refresh of staging are outside its VPC
+    assert sorted(line.split(" runs the Pulumi engine")[0] for line in problems[1:]) == [
+        "deploy.yml job deploy (push main)",
+        "drift.yml job drift (schedule)",
+        "drift.yml job drift (workflow_dispatch feature)",
+        "drift.yml job drift (workflow_dispatch main)",
+        "pull-request.yml job preview (pull_request)",
+    ]
 
 
 def test_a_job_longer_than_the_runners_build_timeout_fails(committed, tmp_path):

@@ -182,7 +182,7 @@ def _steps_using(workflow: dict[str, Any], action: str) -> list[dict[str, Any]]:
 def test_pulumi_cli_matches_the_pinned_sdk() -> None:
     pinned = re.search(r"^pulumi==(\S+)", (ROOT / "requirements.txt").read_text(), re.M)
     assert pinned, "requirements.txt pins no pulumi version"
-    for name in ("pull-request.yml", "deploy.yml"):
+    for name in ("pull-request.yml", "deploy.yml", "drift.yml"):
         steps = _steps_using(_load(name), "pulumi/actions")
         assert steps, name
         assert {str(s["with"]["pulumi-version"]) for s in steps} == {pinned.group(1)}, name
@@ -252,9 +252,10 @@ def _venv_python(tmp_path: Path) -> None:
     (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
 
 
-def test_a_preview_assumes_the_read_only_twin_of_the_stacks_target_role(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("workflow", "job"), [("pull-request.yml", "preview"), ("drift.yml", "drift")])
+def test_a_preview_assumes_the_read_only_twin_of_the_stacks_target_role(tmp_path: Path, workflow: str, job: str) -> None:
     _venv_python(tmp_path)
-    step = _step("pull-request.yml", "preview", "Preview through the read-only twin of aws:assumeRoles")
+    step = _step(workflow, job, "Preview through the read-only twin of aws:assumeRoles")
     stack_file = tmp_path / "Pulumi.prod.yaml"
     plain = {"secretsprovider": "awskms://alias/platform-pulumi-secrets-prod?region=us-east-1", "config": {"aws:region": "us-east-1"}}
     stack_file.write_text(yaml.safe_dump(plain))
@@ -276,7 +277,7 @@ def test_a_preview_assumes_the_read_only_twin_of_the_stacks_target_role(tmp_path
 
 
 def test_oidc_sessions_outlast_their_jobs() -> None:
-    for workflow, job in (("pull-request.yml", "preview"), ("deploy.yml", "deploy")):
+    for workflow, job in (("pull-request.yml", "preview"), ("deploy.yml", "deploy"), ("drift.yml", "drift")):
         spec = _load(workflow)["jobs"][job]
         [creds] = [s for s in spec["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
         assert int(creds["with"]["role-duration-seconds"]) >= 60 * spec["timeout-minutes"], (workflow, job)
