@@ -154,10 +154,27 @@ def job_outputs(job: dict[str, Any], context: dict[str, str], tmp: Path) -> dict
     return {k: substitute(v, scope) for k, v in (job.get("outputs") or {}).items()}
 
 
+_SIMPLE_IF = re.compile(r"\s*([\w.-]+)\s*(==|!=)\s*'([^']*)'\s*")
+
+
+def runs(condition: Any, context: dict[str, str]) -> bool:
+    """Whether an `if:` lets a job or step run: `<context name> == '<literal>'` (or `!=`) is
+    evaluated when the context knows the name; any other condition counts as running (the
+    check stays on the safe side)."""
+    match = _SIMPLE_IF.fullmatch(condition) if isinstance(condition, str) else None
+    if match is None or match.group(1) not in context:
+        return True
+    return (context[match.group(1)] == match.group(3)) is (match.group(2) == "==")
+
+
 def _engine_stacks(job: dict[str, Any], context: dict[str, str]) -> list[str]:
     """The stacks a job's engine steps operate on, resolved; [] when it runs no engine step."""
     stacks = []
+    if not runs(job.get("if"), context):
+        return stacks
     for step in job.get("steps", []):
+        if not runs(step.get("if"), context):
+            continue
         uses = step.get("uses", "")
         if uses.startswith("pulumi/actions@") and str((step.get("with") or {}).get("command", "")) in ENGINE_COMMANDS:
             stacks.append(str(substitute(step["with"]["stack-name"], context)))
@@ -196,7 +213,7 @@ def engine_jobs(workflows: dict[str, dict[str, Any]], tmp: Path) -> list[EngineJ
                         stacks = []
                 for value in stacks if stacks is not None else [None]:
                     scope = {**context, "matrix.stack": value} if value is not None else context
-                    for stack in _engine_stacks(job, scope):
+                    for stack in dict.fromkeys(_engine_stacks(job, scope)):
                         if "${{" in stack:
                             continue  # this trigger does not reach the job
                         found.append(EngineJob(name, job_id, label, stack, substitute(job.get("runs-on"), scope), job.get("timeout-minutes")))
@@ -307,3 +324,25 @@ def test_the_label_is_the_one_aws_documents_for_the_project(committed):
         project = plan(stack).named(PROJECT_TYPE, f"platform-{stack}-runner")["inputs"]["name"]
         assert committed[stack].label == f"codebuild-{project}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
         assert plan(stack).outputs["runner_project_name"] == project
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "expected"),
+    [
+        (None, {}, True),
+        ("needs.target.outputs.stack == 'prod'", {"needs.target.outputs.stack": "prod"}, True),
+        ("needs.target.outputs.stack == 'prod'", {"needs.target.outputs.stack": "staging"}, False),
+        ("needs.target.outputs.stack != 'prod'", {"needs.target.outputs.stack": "staging"}, True),
+        ("needs.target.outputs.stack != 'prod'", {"needs.target.outputs.stack": "prod"}, False),
+        # not known here, or not the simple form: counted as running, so the check still sees the job
+        ("needs.target.outputs.stack == 'prod'", {}, True),
+        ("${{ !cancelled() && needs.checks.result == 'success' }}", {"needs.target.outputs.stack": "prod"}, True),
+    ],
+)
+def test_only_simple_conditions_skip_a_job_or_step(condition, context, expected):
+    assert runs(condition, context) is expected
+
+
+def test_prod_is_planned_and_deployed_on_its_runner(tmp_path):
+    jobs = {(j.job, j.trigger) for j in engine_jobs(load_workflows(), tmp_path) if j.workflow == "deploy.yml" and j.stack == "prod"}
+    assert jobs == {("plan", "push v*"), ("deploy", "push v*")}

@@ -277,7 +277,7 @@ def test_a_preview_assumes_the_read_only_twin_of_the_stacks_target_role(tmp_path
 
 
 def test_oidc_sessions_outlast_their_jobs() -> None:
-    for workflow, job in (("pull-request.yml", "preview"), ("deploy.yml", "deploy"), ("drift.yml", "drift")):
+    for workflow, job in (("pull-request.yml", "preview"), ("deploy.yml", "deploy"), ("deploy.yml", "plan"), ("drift.yml", "drift")):
         spec = _load(workflow)["jobs"][job]
         [creds] = [s for s in spec["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
         assert int(creds["with"]["role-duration-seconds"]) >= 60 * spec["timeout-minutes"], (workflow, job)
@@ -394,8 +394,12 @@ def test_the_offline_job_fails_on_a_policy_violation_or_a_blocked_change(tmp_pat
 
 
 def test_deploys_run_the_crossguard_pack() -> None:
-    [up] = _steps_using(_load("deploy.yml"), "pulumi/actions")
+    workflow = _load("deploy.yml")
+    [up] = [s for s in _steps_using(workflow, "pulumi/actions") if "command" in s["with"]]
     assert up["with"]["policyPacks"] == "policy"
+    # prod's saved plan is made, and applied, by the CLI: both under the pack
+    cli_steps = [s for job in workflow["jobs"].values() for s in job["steps"] if re.search(r"^\s*pulumi (preview|up)\b", s.get("run", ""), re.M)]
+    assert len(cli_steps) == 2 and all("--policy-pack policy" in s["run"] for s in cli_steps)
 
 
 def _run_step(step: dict[str, Any], env: dict[str, str], tmp_path: Path) -> tuple[int, str, dict[str, str]]:
@@ -448,10 +452,42 @@ def test_deploy_triggers_environment_and_stack_lock() -> None:
     assert workflow["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
     assert "workflow_dispatch" in workflow["on"]
     deploy = workflow["jobs"]["deploy"]
-    assert deploy["needs"] == ["target", "checks"]
+    assert deploy["needs"] == ["target", "checks", "plan"]
     assert deploy["environment"] == "${{ needs.target.outputs.environment }}"
     assert deploy["concurrency"] == {"group": "pulumi-${{ needs.target.outputs.stack }}", "cancel-in-progress": False}
-    up = _steps_using(workflow, "pulumi/actions")
-    assert len(up) == 1 and up[0]["with"]["command"] == "up"
+    up = [s for s in _steps_using(workflow, "pulumi/actions") if "command" in s["with"]]
+    assert len(up) == 1 and up[0]["with"]["command"] == "up" and up[0]["if"] == "needs.target.outputs.stack != 'prod'"
     names = [s.get("name", s.get("uses", "")) for s in deploy["steps"]]
     assert names[-1] == "Smoke check" and names.index("Smoke check") > names.index(up[0].get("name", up[0]["uses"]))
+    assert names.index("Smoke check") > names.index("pulumi up --plan (the approved preview, exactly)")
+
+
+def test_prod_applies_exactly_the_approved_preview() -> None:
+    jobs = _load("deploy.yml")["jobs"]
+    plan, deploy = jobs["plan"], jobs["deploy"]
+    # made before the approval, by the read-only role, on prod's runner, for prod only
+    assert plan["if"] == "needs.target.outputs.stack == 'prod'" and plan["needs"] == ["target", "checks"]
+    assert plan["environment"] == "preview-${{ needs.target.outputs.stack }}" and plan["permissions"] == {"contents": "read", "id-token": "write"}
+    save = next(s for s in plan["steps"] if s.get("name") == "Preview and save the plan")
+    [command] = [line for line in save["run"].splitlines() if line.startswith("pulumi preview")]
+    assert save["env"]["PULUMI_EXPERIMENTAL"] == "true" and "--save-plan plan.json" in command and "--show-secrets" not in command
+    assert ">> \"$GITHUB_STEP_SUMMARY\"" in save["run"]  # what the approver reads
+    [upload] = [s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    [download] = [s for s in deploy["steps"] if s.get("uses", "").startswith("actions/download-artifact@")]
+    assert upload["with"]["name"] == download["with"]["name"] == "update-plan-${{ needs.target.outputs.stack }}"
+    assert upload["with"]["path"] == "plan.json" and upload["with"]["retention-days"] == 1
+    apply = next(s for s in deploy["steps"] if s.get("name") == "pulumi up --plan (the approved preview, exactly)")
+    assert apply["if"] == download["if"] == "needs.target.outputs.stack == 'prod'"
+    assert apply["env"]["PULUMI_EXPERIMENTAL"] == "true" and "--plan plan.json" in apply["run"] and "--yes" in apply["run"]
+    # a skipped plan (dev, staging) does not skip their deploy; a failed or missing one stops prod's
+    assert "needs.plan.result == 'success'" in deploy["if"] and "needs.target.outputs.stack != 'prod'" in deploy["if"]
+
+
+@pytest.mark.parametrize(("assume_roles", "ok"), [(None, True), ([{"roleArn": "arn:aws:iam::210987654321:role/platform-deployer"}], False)])
+def test_a_saved_plan_refuses_a_stack_that_assumes_a_role(tmp_path: Path, assume_roles: list | None, ok: bool) -> None:
+    _venv_python(tmp_path)
+    config = {"aws:region": "us-east-1", **({"aws:assumeRoles": assume_roles} if assume_roles else {})}
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": config}))
+    code, stdout, _ = _run_step(_step("deploy.yml", "plan", "A saved plan needs the deploy's own provider config"), {"STACK": "prod"}, tmp_path)
+    assert (code == 0) is ok
+    assert stdout == ("" if ok else "::error title=no saved plan (prod)::Pulumi.prod.yaml sets aws:assumeRoles: a plan made by the read-only role would not match the deploy (docs/ci.md, \"Prod applies what was approved\")\n")
