@@ -265,8 +265,8 @@ def test_the_default_storage_class_is_encrypted_gp3(stack):
     assert inputs["allowVolumeExpansion"] is True
     assert inputs["reclaimPolicy"] == RECLAIM_POLICY[stack]
     # The name is fixed and the policy immutable: a change replaces it, the old class first.
-    # (The plan does not record replaceOnChanges; deleteBeforeReplace it does.)
     assert storage["deleteBeforeReplace"] is True
+    assert storage["replaceOnChanges"] == ["reclaimPolicy", "volumeBindingMode"]
     # Provisioned by the driver: created once the driver add-on exists.
     assert _addon(p, stack, "aws-ebs-csi-driver")["urn"] in storage["dependencies"]
 
@@ -294,3 +294,19 @@ def test_traefik_runs_at_the_platform_priority_and_waits_for_it(stack):
     traefik = p.named(RELEASE, f"::platform-{stack}-traefik")
     assert traefik["inputs"]["values"]["priorityClassName"] == priority["inputs"]["metadata"]["name"] == "platform-critical"
     assert priority["urn"] in traefik["dependencies"]
+
+
+def test_a_reclaim_policy_change_is_a_replacement_offline():
+    """The API server refuses an update of the reclaim policy (immutable); the resource's
+    replaceOnChanges makes it a replacement, and the offline diff says so."""
+    import copy
+
+    from infra.review import diff
+
+    base = plan("prod").data
+    head = copy.deepcopy(base)
+    (state,) = [s["newState"] for s in head["steps"] if s["urn"].endswith("::platform-prod-gp3")]
+    state["inputs"]["reclaimPolicy"] = "Delete"
+    (change,) = [c for c in diff.diff(base, head).changes if c.op != diff.SAME]
+    assert (change.op, change.name, [i.path for i in change.inputs if i.force_new]) == (diff.REPLACE, "platform-prod-gp3", ["reclaimPolicy"])
+    assert change.delete_before_replace is True

@@ -72,6 +72,8 @@ class Registration:
     delete_before_replace: bool
     additional_secret_outputs: list[str]
     aliases: list[str]
+    # The replaceOnChanges option: input paths whose change replaces the resource.
+    replace_on_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -889,6 +891,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 additional_secret_outputs=list(request.additionalSecretOutputs),
                 aliases=[a.urn or a.spec.name for a in request.aliases],
+                replace_on_changes=list(request.replaceOnChanges),
             )
         )
         return response

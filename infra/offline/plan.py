@@ -67,6 +67,7 @@ def _state(reg: Any) -> dict[str, Any]:
         "retainOnDelete": reg.retain_on_delete,
         "ignoreChanges": reg.ignore_changes,
         "deleteBeforeReplace": reg.delete_before_replace,
+        "replaceOnChanges": reg.replace_on_changes,
         "additionalSecretOutputs": reg.additional_secret_outputs,
         "aliases": reg.aliases,
     }

@@ -8,7 +8,7 @@ Reads two plans (`python -m infra plan --json` or `pulumi preview --json`: anyth
            and a create: the URN is the identity);
 - update   the same URN (or an alias of it, from HEAD's `aliases`) with changed inputs;
 - replace  a changed input at or below a ForceNew path of the resource's type
-           (policy/force_new.json); "replace (possibly: unknown until deploy)" when HEAD
+           (policy/force_new.json) or a path of its `replaceOnChanges` option; "replace (possibly: unknown until deploy)" when HEAD
            holds an unknown ("04da6b54-...") on such a path; a resource whose provider is
            replaced is replaced with it;
 - same     nothing changed ("[secret]" on both sides is unchanged: the values are hidden).
@@ -272,7 +272,9 @@ def input_changes(old_inputs: Mapping[str, Any], new_state: Mapping[str, Any], i
         flat = _normalize(path)
         if any(_covers(p, flat) for p in ignored):
             continue
-        force = bool(info) and any(_related(f, flat) for f in info.force_new)
+        # The provider's ForceNew paths, and the resource's own replaceOnChanges option.
+        replacing = [*(info.force_new if info else ()), *(_normalize(p) for p in new_state.get("replaceOnChanges") or () if isinstance(p, str))]
+        force = any(_related(f, flat) for f in replacing)
         condition = None
         if info and not force:
             condition = next((text for f, text in sorted(info.conditional.items()) if _related(f, flat)), None)
