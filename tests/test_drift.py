@@ -146,3 +146,10 @@ def test_the_drift_issue_follows_the_stack(tmp_path, steps, open_issue, calls):
     # A drifted stack also says so in the run's summary of annotations.
     drifted = any(call.split()[2] in ("create", "edit") for call in calls)
     assert ("::warning title=drift (staging)::" in stdout) is drifted
+
+
+def test_a_failed_preview_is_no_verdict(tmp_path, capsys):
+    path = tmp_path / "preview.json"
+    path.write_text(json.dumps({"steps": [step("refresh", DB)], "diagnostics": [{"severity": "error", "message": "403"}]}), encoding="utf-8")
+    assert cli.main(["drift", "--preview", str(path)]) == 2
+    assert capsys.readouterr().err == f"drift: the preview in {path} failed (1 error diagnostic(s)); no verdict\n"

@@ -169,6 +169,11 @@ def run(args: Any, out: TextIO | None = None) -> int:
     if not isinstance(preview, Mapping):
         print(f"drift: {args.preview} is not a `pulumi preview --json` object", file=sys.stderr)
         return 2
+    errors = [d for d in preview.get("diagnostics") or () if isinstance(d, Mapping) and d.get("severity") == "error"]
+    if errors:
+        # A failed refresh still prints its refresh steps: never read it as "no drift".
+        print(f"drift: the preview in {args.preview} failed ({len(errors)} error diagnostic(s)); no verdict", file=sys.stderr)
+        return 2
     report = drift(preview)
     lines = format_markdown(report, args.stack or "?") if args.format == "markdown" else format_text(report)
     print("\n".join(lines), file=out)
