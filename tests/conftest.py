@@ -17,6 +17,8 @@ from hypothesis import settings
 
 from infra.offline.plan import build_plan
 
+pytest_plugins = ["tests.postgres"]  # the `postgres` fixture: a throwaway PostgreSQL 17 shaped like RDS
+
 # CI and `make test`: the same examples every run (a failure reproduces), no example
 # database left in the tree. `HYPOTHESIS_PROFILE=explore` searches afresh, ten times wider.
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
