@@ -3,12 +3,16 @@
 import pulumi
 
 from infra import config as stack_config
+from infra.components.access import Access, AccessArgs
 from infra.components.addons import Addons, AddonsArgs
 from infra.components.app import App, AppArgs
+from infra.components import audit as audit_names
+from infra.components.audit import Audit, AuditArgs
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.cache import Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
+from infra.components.db_roles import DbRoles, DbRolesArgs
 from infra.components.edge import Edge, EdgeArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.network import Network, NetworkArgs
@@ -27,7 +31,13 @@ check_dns_zone(cfg, cloudflare)
 
 keys = Keys(
     cfg.name,
-    KeysArgs(region=cfg.aws.region, protection=cfg.protection, create_autoscaling_service_linked_role=cfg.account.create_autoscaling_service_linked_role),
+    KeysArgs(
+        region=cfg.aws.region,
+        protection=cfg.protection,
+        create_autoscaling_service_linked_role=cfg.account.create_autoscaling_service_linked_role,
+        # The audit owner's key encrypts the account's trail (infra/components/audit.py).
+        cloudtrail_trail_arn=audit_names.trail_arn(cfg.name, cfg.aws.region, cfg.account.id) if cfg.owns_audit else None,
+    ),
     opts=aws,
 )
 network = Network(cfg.name, NetworkArgs(config=cfg.network, kms_key_arn=keys.key_arn), opts=aws)
@@ -47,6 +57,9 @@ cluster = Cluster(
         node_launch_dependencies=[*keys.node_launch_dependencies, *network.private_egress],
         deploy_role_arn=cfg.aws.deploy_role_arn,
         aws_profile=cfg.aws.profile,
+        # Every stack's nodes log their sessions into the account's group, the audit owner's.
+        session_log_group_arn=audit_names.session_log_group_arn(cfg),
+        session_key_alias=None if cfg.owns_audit else audit_names.session_key_alias(cfg),
     ),
     opts=aws,
 )
@@ -108,6 +121,34 @@ data_store = dict(
 )
 database = Database(cfg.name, DatabaseArgs(config=cfg.database, **data_store), opts=aws)
 cache = Cache(cfg.name, CacheArgs(config=cfg.cache, **data_store), opts=aws)
+# The app's own roles, created from inside the cluster (the database answers only the nodes).
+db_roles = DbRoles(
+    cfg.name,
+    DbRolesArgs(
+        database_host=database.endpoint,
+        database_port=database.port,
+        database_name=cfg.database.database_name,
+        master_user=cfg.database.admin_username,
+        master_password=database.master_password,
+        resource_id=database.resource_ids.apply(lambda ids: ids[0]),
+        password_generation=cfg.database.app_password_generation,
+        nodes=addons.workload_dependencies,
+    ),
+    opts=on_cluster,
+)
+
+# People: a role per team, its access entry on the cluster, its IAM login to the database.
+access = Access(
+    cfg.name,
+    AccessArgs(
+        config=cfg.access,
+        account_id=cfg.account.id,
+        region=cfg.aws.region,
+        cluster_name=cluster.api_cluster_name,
+        db_resource_ids=database.resource_ids,
+    ),
+    opts=aws,
+)
 
 # Off-hours: only when something sleeps (config guarantees working_hours is then set).
 sleeping_groups = [g for g in cfg.cluster.node_groups if g.scale_to_zero_off_hours]
@@ -136,6 +177,22 @@ if cfg.working_hours is not None and stack_config.sleeps(cfg):
     )
 
 budget = Budget(cfg.name, BudgetArgs(config=cfg.budget, environment=cfg.environment, tags=cfg.base_tags()), opts=aws)
+# The account's trail and session logging: once per account, by the stack that owns them.
+if cfg.owns_audit:
+    audit = Audit(
+        cfg.name,
+        AuditArgs(
+            config=cfg.audit,
+            account_id=cfg.account.id,
+            region=cfg.aws.region,
+            kms_key_arn=keys.key_arn,
+            session_log_group_name=audit_names.session_log_group_name(cfg),
+            protection=cfg.protection,
+        ),
+        opts=aws,
+    )
+    pulumi.export("audit_trail_arn", audit.trail_arn)
+    pulumi.export("audit_bucket", audit.bucket_name)
 
 edge = Edge(
     cfg.name,
@@ -165,8 +222,10 @@ app = App(
         database_host=database.endpoint,
         database_port=database.port,
         database_name=cfg.database.database_name,
-        database_user=cfg.database.admin_username,
-        database_password=database.master_password,
+        database_user=db_roles.app_user,
+        database_password=db_roles.app_password,
+        migrator_user=db_roles.migrator_user,
+        migrator_password=db_roles.migrator_password,
         redis_url=cache.url,
         stripe_secret_key=cfg.secrets.get("stripe_secret_key"),
         sendgrid_api_key=cfg.secrets.get("sendgrid_api_key"),
@@ -198,3 +257,5 @@ pulumi.export("web_url", edge.web_url)
 pulumi.export("load_balancer_hostname", edge.load_balancer_hostname)
 pulumi.export("app_secret_arn", app.secret_arn)
 pulumi.export("namespaces", app.namespaces)
+# What each team assumes (aws sts assume-role / IAM Identity Center's role switch).
+pulumi.export("team_role_arns", access.role_arns)

@@ -19,6 +19,7 @@ import json
 import re
 import zoneinfo
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -137,6 +138,7 @@ MaintenanceWindow = Annotated[str, AfterValidator(_maintenance_window)]
 KebabName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")]
 RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
 # A DNS label relative to the zone, or "@" for the apex.
 RecordName = Annotated[str, Field(pattern=r"^(@|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$")]
 
@@ -258,8 +260,6 @@ class ClusterConfig(_Section):
 
     # Empty means the API endpoint is private only (reachable from the VPC / VPN).
     public_access_cidrs: list[PublicAccessCidr] = []
-    # IAM roles granted cluster-admin through EKS access entries.
-    admin_role_arns: list[RoleArn] = []
     log_types: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = list(EKS_LOG_TYPES)
     log_retention_days: LogRetention = 365
     node_groups: list[NodeGroupConfig] = Field(min_length=1)
@@ -309,8 +309,12 @@ class DatabaseConfig(_Section):
     # Stop outside `platform:working_hours` (dev only).
     stop_off_hours: bool = False
     # Bump (1 -> 2) to rotate the master password: `pulumi up` generates a new one, sets it
-    # on the instance and in its secret, and refreshes the app's DATABASE_URL.
+    # on the instance, in its secret and in the roles job's credential. The app never uses it.
     master_password_generation: int = Field(1, ge=1)
+    # Bump to rotate the app's and the migrator's own passwords (infra/dbroles.py): the roles
+    # job sets the new ones first, then the app's secrets change. Nothing rotates them on
+    # its own, so no schedule can break the app's next connection.
+    app_password_generation: int = Field(1, ge=1)
     # Off: a resize or a parameter change waits for `maintenance_window` instead of restarting
     # (or failing over) the database mid-day. The safe default; a stack where a mid-day
     # restart costs nothing (dev, staging) turns it on. A master password change applies at
@@ -417,6 +421,11 @@ class AppConfig(_Section):
     # Pod Security Standards level enforced on the app namespaces.
     pod_security: Literal["restricted", "baseline"] = "restricted"
 
+    @property
+    def namespaces(self) -> list[str]:
+        """`app`, then one `dev-<user>` per developer, in config order."""
+        return ["app", *(f"dev-{user}" for user in self.developers)]
+
 
 class WorkingHours(_Section):
     """`platform:working_hours`: when an environment that sleeps is awake."""
@@ -503,6 +512,141 @@ class AccountConfig(_Section):
     # stack of this program created it) must set false: CreateServiceLinkedRole fails there
     # ("has been taken in this account"). Once created it is retained on delete.
     create_autoscaling_service_linked_role: bool = True
+    # The 12-digit AWS account the stack deploys into. The AWS provider refuses to act in any
+    # other (`allowedAccountIds`), so credentials for the wrong account fail at the first call
+    # instead of building an environment there. Required: it also decides which stacks share
+    # an account-wide resource (below).
+    id: AccountId
+    # The stack of this program that creates the account's audit resources: the CloudTrail
+    # trail and Session Manager's session logging (both exist once per account and region).
+    # Unset: this stack. Stacks that share an account name one owner: a second trail in one
+    # account bills every management event again ($2.00 per 100,000; CloudTrail pricing),
+    # and Session Manager keeps one preferences document per account and region. Checked
+    # against the other stack files at load (infra.config.audit_owner_problem).
+    audit_owner: KebabName | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            raise ValueError(f"write the account id in quotes ('{value:012d}'): YAML reads a bare number and would drop a leading zero")
+        return value
+
+
+# Who may do what, per team (platform:access). The seed's teams; a new one is a code change
+# because every team gets a role, an access entry and a line in the access matrix.
+TEAMS = ("developers", "qa", "devops", "oncall", "break_glass")
+# The teams that may hold write access in a production tier (the seed: "only DevOps and
+# on-call have write access"), and the two that may hold cluster-wide admin there.
+PRODUCTION_WRITERS = ("devops", "oncall", "break_glass")
+PRODUCTION_CLUSTER_ADMINS = ("devops", "break_glass")
+# EKS access policies take namespace names, and a prefix ending in `*` for every namespace
+# that starts with it (dev-*): EKS user guide, grant-k8s-access.adoc, "Associate access
+# policies with access entries". EKS does not check that they exist.
+_NAMESPACE_PATTERN = re.compile(r"^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?|[a-z0-9][-a-z0-9]{0,61}\*)$")
+# IAM Identity Center's roles: /aws-reserved/sso.amazonaws.com/[<region>/]AWSReservedSSO_<permission set>_<16 hex>.
+_SSO_ROLE_PATTERN = re.compile(r"^arn:aws:iam::(\d{12}):role/aws-reserved/sso\.amazonaws\.com/(?:[a-z]{2}-[a-z]+-\d/)?AWSReservedSSO_[\w+=,.@-]+_\*$")
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/[\w+=,.@/-]+$")
+_ACCOUNT_ROOT = re.compile(r"^arn:aws:iam::(\d{12}):root$")
+
+
+def principal_kind(principal: str) -> Literal["sso", "role", "account"]:
+    """How a team's principal assumes its role: `sso`, an IAM Identity Center permission set's
+    role pattern (any of its per-account roles, matched by aws:PrincipalArn); `role`, one IAM
+    role exactly; `account`, the account's IAM users with MFA (the trust policy's condition)."""
+    if _SSO_ROLE_PATTERN.match(principal):
+        return "sso"
+    if "*" not in principal and _ROLE_ARN.match(principal):
+        return "role"
+    if _ACCOUNT_ROOT.match(principal):
+        return "account"
+    raise ValueError(
+        f"'{principal}' is not a principal ARN; allowed: a role (arn:aws:iam::<account>:role/<name>), an IAM Identity Center "
+        "role pattern (arn:aws:iam::<account>:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_<permission set>_*), "
+        "or an account (arn:aws:iam::<account>:root, with MFA)"
+    )
+
+
+class TeamAccess(_Section):
+    """One team's principal and what it may do in this environment. Least by default: a team
+    named with no grants can read the cluster's description and nothing else."""
+
+    # Who the team is: see principal_kind. Assumes the team's role in this environment.
+    principal: str
+    # Kubernetes, through EKS access entries (AWS's access policies): view, edit and admin are
+    # AmazonEKSViewPolicy / EditPolicy / AdminPolicy on `namespaces`; cluster_admin is
+    # AmazonEKSClusterAdminPolicy on the whole cluster; none: no access entry.
+    cluster: Literal["none", "view", "edit", "admin", "cluster_admin"] = "none"
+    # Where view, edit and admin apply: namespace names or prefixes ending in `*` (dev-*).
+    namespaces: list[str] = ["app"]
+    # PostgreSQL, with IAM authentication (no password): read_only logs in as
+    # team_read_only, read_write as team_read_write (infra/dbroles.py).
+    database: Literal["none", "read_only", "read_write"] = "none"
+    # The AWS account, by AWS's job-function policies: view_only (ViewOnlyAccess: lists and
+    # describes, reads no data), power_user (PowerUserAccess: all but IAM), administrator.
+    aws: Literal["view_only", "power_user", "administrator"] = "view_only"
+    # How long one session lasts (the role's MaxSessionDuration; IAM allows 1 to 12 hours).
+    max_session_hours: int = Field(1, ge=1, le=12)
+
+    @field_validator("principal")
+    @classmethod
+    def _principal(cls, value: str) -> str:
+        principal_kind(value)
+        return value
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespace_patterns(cls, value: list[str]) -> list[str]:
+        for ns in value:
+            if not _NAMESPACE_PATTERN.match(ns):
+                raise ValueError(f"'{ns}' is not a namespace name or a prefix ending in * (dev-*)")
+        return value
+
+    @property
+    def writes(self) -> bool:
+        """Whether the team can change anything: a Kubernetes object, a row, an AWS resource."""
+        return self.cluster in ("edit", "admin", "cluster_admin") or self.database == "read_write" or self.aws != "view_only"
+
+
+class AccessConfig(_Section):
+    """`platform:access`: the teams (IAM role per team, EKS access entries, database logins)."""
+
+    teams: dict[str, TeamAccess] = {}
+
+    @field_validator("teams", mode="before")
+    @classmethod
+    def _known_teams(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for team in value:
+                if team not in TEAMS:
+                    raise ValueError(f"'{team}' is not a team; allowed: {', '.join(TEAMS)}")
+        return value
+
+
+class AuditConfig(_Section):
+    """`platform:audit`: the account's CloudTrail trail and Session Manager's session logs,
+    built only by the stack that owns them (account.audit_owner)."""
+
+    # Days the trail's log files stay in S3 (the bucket's lifecycle expires them after).
+    # CloudTrail's own event history keeps 90 days; a year is CIS's minimum for audit logs.
+    trail_retention_days: int = Field(365, ge=90, le=3653)
+    # S3 Object Lock on the trail bucket, in days (0: none): COMPLIANCE mode, so no one, the
+    # root user included, deletes or overwrites a log file younger than this. The bucket
+    # must be created with Object Lock (it cannot be added later without AWS support), so
+    # turning it on later replaces the bucket.
+    object_lock_days: int = Field(365, ge=0, le=3653)
+    # Session Manager shell sessions (the only way onto a node: no SSH) are logged to a
+    # KMS-encrypted CloudWatch log group kept this many days.
+    session_log_retention_days: LogRetention = 365
+
+    @model_validator(mode="after")
+    def _lock_within_retention(self) -> "AuditConfig":
+        if self.object_lock_days > self.trail_retention_days:
+            raise ValueError(
+                f"object_lock_days ({self.object_lock_days}) is longer than trail_retention_days ({self.trail_retention_days}): "
+                "S3 cannot expire a locked log file, so the lifecycle would never run"
+            )
+        return self
 
 
 class BudgetConfig(_Section):
@@ -607,7 +751,9 @@ class StackConfig(_Section):
     app: AppConfig
     budget: BudgetConfig
     protection: ProtectionConfig = ProtectionConfig()
-    account: AccountConfig = AccountConfig()
+    account: AccountConfig
+    access: AccessConfig = AccessConfig()
+    audit: AuditConfig = AuditConfig()
     working_hours: WorkingHours | None = None
     cost: CostAssumptions = CostAssumptions()
     # The CI runner inside the VPC (docs/ci.md); absent: none.
@@ -625,6 +771,11 @@ class StackConfig(_Section):
 
     def base_tags(self) -> dict[str, str]:
         return {**self.tags, "Project": PROJECT, "Environment": self.environment, "ManagedBy": "pulumi"}
+
+    @property
+    def owns_audit(self) -> bool:
+        """Whether this stack builds the account's trail and session logging (account.audit_owner)."""
+        return self.account.audit_owner in (None, self.environment)
 
     @property
     def name(self) -> str:
@@ -649,6 +800,10 @@ _PRODUCTION_FLOOR: tuple[tuple[str, Any, str], ...] = (
     ("cluster.log_retention_days", lambda c: c.cluster.log_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
     ("cache.slow_log_retention_days", lambda c: c.cache.slow_log_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
     ("cluster.zone_spread", lambda c: c.cluster.zone_spread == "required", "must be required in a production tier (one zone's loss must leave a replica)"),
+    # Where the stack owns the account's audit: kept a year, and locked against deletion.
+    ("audit.trail_retention_days", lambda c: not c.owns_audit or c.audit.trail_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
+    ("audit.object_lock_days", lambda c: not c.owns_audit or c.audit.object_lock_days >= 365, "must be at least 365 in a production tier (no one deletes a year of audit logs)"),
+    ("audit.session_log_retention_days", lambda c: not c.owns_audit or c.audit.session_log_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
 )
 
 _STAGING_FLOOR: tuple[tuple[str, Any, str], ...] = (
@@ -716,14 +871,6 @@ def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
         c.network.subnet_plan()
     except cidr.CidrError as exc:
         raise ConfigError(f"{PROJECT}:network.cidr", str(exc)) from None
-    deployer = c.aws.deploy_role_arn
-    if deployer is not None and deployer in c.cluster.admin_role_arns:
-        i = c.cluster.admin_role_arns.index(deployer)
-        raise ConfigError(
-            f"{PROJECT}:cluster.admin_role_arns[{i}]",
-            f"{deployer} is the deploy role (aws:assumeRoles): EKS makes it cluster-admin as the cluster's creator, "
-            "and a second access entry for the same principal fails (pulumi/pulumi-eks#2373); remove it here",
-        )
     azs = REGION_AZ_COUNT.get(c.aws.region)
     if azs is not None and c.network.az_count > azs:
         raise ConfigError(f"{PROJECT}:network.az_count", f"{c.network.az_count} AZs requested but {c.aws.region} has {azs}")
@@ -774,13 +921,92 @@ def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
         raise ConfigError(f"{PROJECT}:budget.alert_emails", f"at least one address is required in a {c.tier} tier")
     if c.app.external_services == "mock" and c.tier == "production":
         raise ConfigError(f"{PROJECT}:app.external_services", "'mock' is not allowed in a production tier; use live")
+    _check_access(c)
     if c.runner is not None and c.tier == "production" and c.runner.log_retention_days < 365:
         raise ConfigError(f"{PROJECT}:runner.log_retention_days", "must be at least 365 in a production tier (every log is kept a year)")
 
 
+# What each grant allows that counts as writing, per TeamAccess field (TeamAccess.writes).
+_WRITE_GRANTS = {"cluster": ("edit", "admin", "cluster_admin"), "database": ("read_write",), "aws": ("power_user", "administrator")}
+
+
+def _check_access(c: StackConfig) -> None:
+    namespaces = c.app.namespaces
+    for team, grant in c.access.teams.items():
+        key = f"{PROJECT}:access.teams.{team}"
+        if grant.cluster in ("view", "edit", "admin"):
+            for i, ns in enumerate(grant.namespaces):
+                if not ns.endswith("*") and ns not in namespaces:
+                    raise ConfigError(f"{key}.namespaces[{i}]", f"'{ns}' is not a namespace of this stack ({', '.join(namespaces)}); name one, or a prefix ending in *")
+        if c.tier != "production":
+            continue
+        if grant.cluster == "cluster_admin" and team not in PRODUCTION_CLUSTER_ADMINS:
+            raise ConfigError(f"{key}.cluster", f"'cluster_admin' in a production tier is only for {' and '.join(PRODUCTION_CLUSTER_ADMINS)}")
+        if team not in PRODUCTION_WRITERS:
+            for field, writes in _WRITE_GRANTS.items():
+                value = getattr(grant, field)
+                if value in writes:
+                    allowed = [v for v in TeamAccess.model_fields[field].annotation.__args__ if v not in writes]
+                    raise ConfigError(
+                        f"{key}.{field}",
+                        f"'{value}' writes, and in a production tier only {', '.join(PRODUCTION_WRITERS)} may write; allowed for {team}: {', '.join(allowed)}",
+                    )
+    if c.tier == "production" and "break_glass" not in c.access.teams:
+        raise ConfigError(f"{PROJECT}:access.teams.break_glass", "required in a production tier (the way in when single sign-on or the devops role fails)")
+
+
+def stack_file_accounts(root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every stack file's raw `platform:account` section, by stack name (Pulumi.<stack>.yaml)."""
+    import yaml
+
+    root = root or Path(__file__).resolve().parents[1]
+    accounts = {}
+    for path in sorted(root.glob("Pulumi.*.yaml")):
+        stack = path.name[len("Pulumi."):-len(".yaml")]
+        data = yaml.safe_load(path.read_text()) or {}
+        accounts[stack] = dict((data.get("config") or {}).get(f"{PROJECT}:account") or {})
+    return accounts
+
+
+def audit_owner_problem(stack: str, account: AccountConfig, others: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """What is wrong with this stack's choice of the account's audit owner, given the other
+    stacks' `platform:account` sections; None when exactly one stack of the account owns it."""
+    owner = account.audit_owner or stack
+    if owner != stack:
+        theirs = others.get(owner)
+        if theirs is None:
+            return f"names stack '{owner}', but there is no Pulumi.{owner}.yaml"
+        if str(theirs.get("id")) != account.id:
+            return f"names stack '{owner}', which deploys into account {theirs.get('id')}, not {account.id}"
+        if (theirs.get("audit_owner") or owner) != owner:
+            return f"names stack '{owner}', which leaves the audit to '{theirs.get('audit_owner')}'; name the owner itself"
+        return None
+    rivals = sorted(name for name, theirs in others.items() if str(theirs.get("id")) == account.id and (theirs.get("audit_owner") or name) == name)
+    if rivals:
+        return (
+            f"stacks {stack} and {rivals[0]} both own the audit trail of account {account.id} (a second trail bills every event again); "
+            f"set audit_owner: {rivals[0]} here, or audit_owner: {stack} in Pulumi.{rivals[0]}.yaml"
+        )
+    return None
+
+
+def service_linked_role_problem(stack: str, account: AccountConfig, others: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Two stacks of one account that both create AWSServiceRoleForAutoScaling: the second
+    fails (CreateServiceLinkedRole: "has been taken in this account")."""
+    if not account.create_autoscaling_service_linked_role:
+        return None
+    rivals = sorted(name for name, theirs in others.items() if str(theirs.get("id")) == account.id and theirs.get("create_autoscaling_service_linked_role", True) is not False)
+    if rivals:
+        return (
+            f"stacks {stack} and {rivals[0]} both create AWSServiceRoleForAutoScaling in account {account.id}, and the second fails; "
+            "set false in every stack of the account but the one deployed first"
+        )
+    return None
+
+
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "account", "working_hours", "cost", "runner")
+_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "account", "access", "audit", "working_hours", "cost", "runner")
 _SCALARS = ("environment", "tier", "tags")
 ALLOWED_KEYS = tuple(sorted((*_SECTIONS, *_SCALARS, *SECRET_KEYS)))
 
@@ -850,12 +1076,21 @@ def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
     return sorted(model.model_fields)
 
 
-def parse(raw: Mapping[str, Any], *, stack: str, aws: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> StackConfig:
+def parse(
+    raw: Mapping[str, Any],
+    *,
+    stack: str,
+    aws: Mapping[str, Any],
+    secret_keys: frozenset[str] = frozenset(),
+    other_accounts: Mapping[str, Mapping[str, Any]] | None = None,
+) -> StackConfig:
     """Validate a stack's raw `platform:` config (keys without the namespace) into a StackConfig.
 
     `raw` holds plain values (objects already decoded from JSON); `secret_keys` are the keys
     the engine says were stored as secrets. Secret values themselves are not part of `raw`:
     `load()` reads them through `pulumi.Config.get_secret` so they stay wrapped.
+    `other_accounts`: the other stacks' `platform:account` sections (default: the stack files
+    beside this program), against which the account's audit owner is checked.
     """
     unknown = sorted(set(raw) - set(ALLOWED_KEYS))
     if unknown:
@@ -863,6 +1098,8 @@ def parse(raw: Mapping[str, Any], *, stack: str, aws: Mapping[str, Any], secret_
     for key in SECRET_KEYS:
         if key in raw and key not in secret_keys:
             raise ConfigError(f"{PROJECT}:{key}", f"stored in plain text; remove it and run `pulumi config set --secret {PROJECT}:{key} <value> --stack {stack}`")
+    if isinstance(raw.get("cluster"), Mapping) and "admin_role_arns" in raw["cluster"]:
+        raise ConfigError(f"{PROJECT}:cluster.admin_role_arns", "replaced by platform:access.teams (a team with cluster: cluster_admin); move the roles there")
     if not aws.get("region"):
         raise ConfigError("aws:region", f"required, not set; run `pulumi config set aws:region us-east-1 --stack {stack}`")
     data: dict[str, Any] = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
@@ -884,6 +1121,14 @@ def parse(raw: Mapping[str, Any], *, stack: str, aws: Mapping[str, Any], secret_
                 problem += f"; allowed: {', '.join(allowed)}"
         raise ConfigError(key, problem) from None
     _check_cross_section(config, stack)
+    others = stack_file_accounts() if other_accounts is None else other_accounts
+    others = {name: a for name, a in others.items() if name != stack}
+    for key, check in (("audit_owner", audit_owner_problem), ("create_autoscaling_service_linked_role", service_linked_role_problem)):
+        problem = check(stack, config.account, others)
+        if problem:
+            raise ConfigError(f"{PROJECT}:account.{key}", problem)
+    if "audit" in raw and not config.owns_audit:
+        raise ConfigError(f"{PROJECT}:audit", f"this stack leaves the account's audit to stack '{config.account.audit_owner}' (account.audit_owner); set it in Pulumi.{config.account.audit_owner}.yaml")
     return config
 
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # shapes only: the cost model derives from these without load
 # `envFrom` is identical in `app` and in `dev-alice`).
 CONFIG_MAP_NAME = "app-config"
 SECRET_NAME = "app-secrets"
-APP_NAMESPACE = "app"
+# The migrator's DATABASE_URL (infra/dbroles.py), for the job that runs the app's migrations.
+MIGRATIONS_SECRET_NAME = "app-migrations"
 
 # The keys of the app secret (Secrets Manager JSON and the Kubernetes Secret alike).
 SECRET_KEYS = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "JWT_REFRESH_SECRET", "STRIPE_SECRET_KEY", "SENDGRID_API_KEY")
@@ -87,8 +88,8 @@ def app_config(dns: DnsConfig, app: AppConfig) -> dict[str, str]:
 
 
 def namespaces(app: AppConfig) -> list[str]:
-    """`app`, then one `dev-<user>` per developer, in config order."""
-    return [APP_NAMESPACE, *(f"dev-{user}" for user in app.developers)]
+    """`app`, then one `dev-<user>` per developer (AppConfig.namespaces, where config checks them)."""
+    return app.namespaces
 
 
 def namespace_labels(app: AppConfig) -> dict[str, str]:

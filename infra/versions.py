@@ -12,6 +12,12 @@ from collections.abc import Mapping
 # release; 1.35 is covered into 2027.
 KUBERNETES_VERSION = "1.35"
 
+# The psql that runs the database roles' SQL (infra/components/db_roles.py): the major of
+# RDS's engine (infra/components/database.py ENGINE_VERSION), from ECR Public's mirror of the
+# Docker official image (no Docker Hub pull limit on the nodes' NAT address). A tag, not a
+# digest: the digest was not read here; pin it with `crane digest` before relying on it.
+POSTGRES_CLIENT_IMAGE = "public.ecr.aws/docker/library/postgres:17.6-alpine"
+
 # In creation order; DaemonSets first (healthy with no node), Deployments last (need nodes).
 ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
 

@@ -88,10 +88,25 @@ RDS_PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EKS_CLUSTER_COMPONENT = "eks:index:Cluster"
+EKS_ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+EKS_ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+# Whose roles may hold cluster-wide admin in production: the teams' roles are named
+# platform-<env>-<team> (infra/components/access.py), and only these two teams may.
+CLUSTER_ADMIN_ROLE_SUFFIXES = ("-devops", "-break-glass")
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_NODE_GROUP_COMPONENT = "eks:index:ManagedNodeGroup"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 _COMPONENTS = frozenset({EKS_CLUSTER_COMPONENT, EKS_NODE_GROUP_COMPONENT})
+# S3: the bucket and the resources that configure it (pulumi_aws 7: aws.s3.Bucket; the
+# deprecated *V2 names are the same resources under their old tokens).
+S3_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+S3_ENCRYPTION = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                 "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+S3_PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
+S3_POLICY = ("aws:s3/bucketPolicy:BucketPolicy",)
+S3_VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
+S3_PUBLIC_ACCESS_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+SSH_PORT = 22
 
 
 # ---------------------------------------------------------------------------- records and values
@@ -453,6 +468,42 @@ def _eks_secrets_encryption(r: Resource, tier: str) -> Iterator[str]:
         yield "set encryptionConfig.provider.keyArn to the platform's KMS key"
 
 
+def _cluster_scope_admin(policy_arn: Any, scope: Any) -> bool:
+    """AmazonEKSClusterAdminPolicy anywhere, or AmazonEKSAdminPolicy over the whole cluster."""
+    name = str(policy_arn).rsplit("/", 1)[-1]
+    scope_type = (one(scope) or {}).get("type") if isinstance(one(scope), Mapping) else None
+    return name == "AmazonEKSClusterAdminPolicy" or (name == "AmazonEKSAdminPolicy" and scope_type == "cluster")
+
+
+def _admin_principal_problem(principal: Any) -> str | None:
+    if is_unknown(principal) or not isinstance(principal, str) or ":role/" not in principal:
+        return "name the principal's role in principalArn (arn:aws:iam::<account>:role/<name>): an unknown principal cannot be checked"
+    role = principal.rsplit("/", 1)[-1]
+    if not role.endswith(CLUSTER_ADMIN_ROLE_SUFFIXES):
+        return f"{principal} holds cluster-scope admin; in production only the devops and break-glass teams' roles may (give it view, edit or admin on namespaces)"
+    return None
+
+
+def _eks_cluster_admin_teams(r: Resource, tier: str) -> Iterator[str]:
+    if r.type == EKS_ACCESS_ENTRY:
+        if "system:masters" in (r.get("kubernetesGroups") or []):
+            yield "remove system:masters from kubernetesGroups: it is cluster-admin outside every access policy"
+        return
+    if r.type == EKS_CLUSTER_COMPONENT:
+        entries = r.get("accessEntries") or {}
+        for key, entry in (entries.items() if isinstance(entries, Mapping) else ()):
+            for policy in ((entry or {}).get("accessPolicies") or {}).values():
+                if _cluster_scope_admin(policy.get("policyArn"), policy.get("accessScope")):
+                    problem = _admin_principal_problem(entry.get("principalArn"))
+                    if problem:
+                        yield f"accessEntries.{key}: {problem}"
+        return
+    if _cluster_scope_admin(r.get("policyArn"), r.get("accessScope")):
+        problem = _admin_principal_problem(r.get("principalArn"))
+        if problem:
+            yield problem
+
+
 def _eks_audit_logs(r: Resource, tier: str) -> Iterator[str]:
     types = r.get("enabledClusterLogTypes")
     if _component_unrecorded(r) or is_unknown(types):
@@ -468,8 +519,6 @@ def _eks_nodes_launch_template(r: Resource, tier: str) -> Iterator[str]:
     template = one(r.get("launchTemplate"))
     if not is_unknown(template) and not (is_set(template.get("id")) or is_set(template.get("name"))):
         yield "set launchTemplate to the platform's node launch template (IMDSv2, encrypted volumes); without it nodes get EKS defaults"
-    if is_set(r.get("remoteAccess")):
-        yield "remove remoteAccess: SSH into nodes bypasses the cluster's access control (use SSM Session Manager)"
 
 
 def _launch_template_imdsv2(r: Resource, tier: str) -> Iterator[str]:
@@ -546,6 +595,140 @@ def _sg_no_world_ingress(r: Resource, tier: str) -> Iterator[str]:
     elif r.type == SG_RULE and r.get("type") == "ingress":
         sources = [*(r.get("cidrBlocks") or []), *(r.get("ipv6CidrBlocks") or [])]
         yield from _world_ingress("ingress", sources, r.get("protocol"), r.get("fromPort"), r.get("toPort"))
+
+
+def _vpc_cidrs(resources: Sequence[Resource]) -> list[Any]:
+    """The known CIDR blocks of the stack's VPCs (an unknown one is left out)."""
+    out = []
+    for vpc in (r for r in resources if r.type == VPC):
+        for value in (vpc.get("cidrBlock"), vpc.get("ipv6CidrBlock")):
+            if isinstance(value, str) and not is_unknown(value):
+                try:
+                    out.append(ipaddress.ip_network(value.strip(), strict=False))
+                except ValueError:
+                    continue
+    return out
+
+
+def _outside(sources: Iterable[Any], vpcs: Sequence[Any]) -> list[str]:
+    """The CIDR sources not inside one of `vpcs` (wider than the VPC counts as outside)."""
+    out = []
+    for value in sources:
+        if not isinstance(value, str) or is_unknown(value):
+            continue
+        try:
+            net = ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            continue
+        if not any(net.version == vpc.version and net.subnet_of(vpc) for vpc in vpcs):
+            out.append(value)
+    return out
+
+
+def _opens_ssh(protocol: Any, from_port: Any, to_port: Any) -> bool | None:
+    """Whether a rule admits tcp 22: all protocols, or tcp with 22 in its range; None when unknown."""
+    if any(is_unknown(v) for v in (protocol, from_port, to_port)):
+        return None
+    proto = str(protocol).lower() if protocol is not None else ""
+    if proto in ("-1", "all"):
+        return True
+    if proto not in ("tcp", "6"):
+        return False
+    low, high = number(from_port), number(to_port)
+    return low is not None and high is not None and low <= SSH_PORT <= high
+
+
+def _ingress_sources(r: Resource) -> Iterator[tuple[str, list[Any], Any, Any, Any]]:
+    """(where, CIDR sources, protocol, from, to) of every ingress rule a resource carries."""
+    if r.type == SECURITY_GROUP:
+        rules = r.get("ingress")
+        for i, rule in enumerate([] if is_unknown(rules) else rules or []):
+            if isinstance(rule, Mapping):
+                yield f"ingress[{i}]", [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])], rule.get("protocol"), rule.get("fromPort"), rule.get("toPort")
+    elif r.type == SG_INGRESS_RULE:
+        yield "ingress", [r.get("cidrIpv4"), r.get("cidrIpv6")], r.get("ipProtocol"), r.get("fromPort"), r.get("toPort")
+    elif r.type == SG_RULE and r.get("type") == "ingress":
+        yield "ingress", [*(r.get("cidrBlocks") or []), *(r.get("ipv6CidrBlocks") or [])], r.get("protocol"), r.get("fromPort"), r.get("toPort")
+
+
+def _no_ssh(resources: Sequence[Resource], tier: str) -> Iterator[tuple[str, str]]:
+    """Nodes are reached through SSM Session Manager only: no SSH key, no way in on port 22.
+
+    A rule from a security group (not a CIDR) is a source inside the platform; a CIDR counts
+    as outside unless it lies within one of the stack's VPCs (with no VPC known, every CIDR
+    is outside)."""
+    vpcs = _vpc_cidrs(resources)
+    for r in resources:
+        if r.type in (EKS_NODE_GROUP_COMPONENT, EKS_NODE_GROUP) and is_set(r.get("remoteAccess")):
+            yield r.urn, "remove remoteAccess: SSH into nodes bypasses the cluster's access control and its audit (use SSM Session Manager)"
+        elif r.type == LAUNCH_TEMPLATE and is_set(r.get("keyName")):
+            yield r.urn, "remove keyName: nodes carry no EC2 key pair (break-glass access is SSM Session Manager, logged)"
+        for where, sources, protocol, from_port, to_port in _ingress_sources(r):
+            outside = _outside(sources, vpcs)
+            if outside and _opens_ssh(protocol, from_port, to_port):
+                ports = "all traffic" if str(protocol).lower() in ("-1", "all") else f"tcp {_fmt(from_port)}-{_fmt(to_port)}"
+                yield r.urn, f"{where} admits {ports} (SSH) from {', '.join(outside)}, outside the VPC: remove it (nodes are reached through SSM Session Manager)"
+
+
+def _configures(resources: Sequence[Resource], types: Sequence[str], bucket: Resource) -> list[Resource]:
+    return [r for r in resources if r.type in types and r.refers_to("bucket", bucket)]
+
+
+def _s3_encrypted(resources: Sequence[Resource], tier: str) -> Iterator[tuple[str, str]]:
+    for bucket in (r for r in resources if r.type in S3_BUCKETS):
+        configs = _configures(resources, S3_ENCRYPTION, bucket)
+        if not configs:
+            yield bucket.urn, "add an aws.s3.BucketServerSideEncryptionConfiguration for this bucket: sseAlgorithm aws:kms with kmsMasterKeyId the platform's KMS key"
+        for config in configs:
+            rules = config.get("rules")
+            if is_unknown(rules):
+                continue
+            defaults = [one(rule.get("applyServerSideEncryptionByDefault")) for rule in rules or [] if isinstance(rule, Mapping)]
+            if not any(is_unknown(d) or (str(d.get("sseAlgorithm", "")).startswith("aws:kms") and is_set(d.get("kmsMasterKeyId"))) for d in defaults):
+                yield config.urn, "set rules[0].applyServerSideEncryptionByDefault to sseAlgorithm aws:kms with kmsMasterKeyId the platform's KMS key (SSE-KMS)"
+
+
+def _s3_public_access_block(resources: Sequence[Resource], tier: str) -> Iterator[tuple[str, str]]:
+    for bucket in (r for r in resources if r.type in S3_BUCKETS):
+        blocks = _configures(resources, S3_PUBLIC_ACCESS_BLOCK, bucket)
+        if not blocks:
+            yield bucket.urn, f"add an aws.s3.BucketPublicAccessBlock for this bucket with {', '.join(S3_PUBLIC_ACCESS_SETTINGS)} all true"
+        for block in blocks:
+            off = [key for key in S3_PUBLIC_ACCESS_SETTINGS if flag(block.get(key)) is False]
+            if off:
+                yield block.urn, f"set {', '.join(off)}: true (absent means false)"
+
+
+def _denies_plain_http(policy: Any) -> bool | None:
+    """Whether a bucket policy denies requests without TLS (aws:SecureTransport false); None when unknown."""
+    document = decoded(policy)
+    if is_unknown(policy) or policy == SECRET:
+        return None
+    if not isinstance(document, Mapping):
+        return False
+    statements = document.get("Statement")
+    statements = [statements] if isinstance(statements, Mapping) else statements or []
+    for statement in statements:
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Deny":
+            continue
+        condition = (statement.get("Condition") or {}).get("Bool") or {}
+        if str(condition.get("aws:SecureTransport", "")).lower() == "false":
+            return True
+    return False
+
+
+def _s3_tls_only(resources: Sequence[Resource], tier: str) -> Iterator[tuple[str, str]]:
+    for bucket in (r for r in resources if r.type in S3_BUCKETS):
+        policies = _configures(resources, S3_POLICY, bucket)
+        if not any(_denies_plain_http(p.get("policy")) is not False for p in policies):
+            yield bucket.urn, 'add to its aws.s3.BucketPolicy a statement that denies "s3:*" to "*" when aws:SecureTransport is "false"'
+
+
+def _s3_versioning(resources: Sequence[Resource], tier: str) -> Iterator[tuple[str, str]]:
+    for bucket in (r for r in resources if r.type in S3_BUCKETS):
+        statuses = [one(v.get("versioningConfiguration")) for v in _configures(resources, S3_VERSIONING, bucket)]
+        if not any(is_unknown(s) or s.get("status") == "Enabled" or is_unknown(s.get("status")) for s in statuses):
+            yield bucket.urn, "add an aws.s3.BucketVersioning for this bucket with versioningConfiguration.status Enabled"
 
 
 def _vpc_flow_logs(resources: Sequence[Resource], tier: str) -> Iterator[tuple[str, str]]:
@@ -703,8 +886,14 @@ RULES: tuple[Rule, ...] = (
          "Kubernetes secrets are envelope-encrypted with the platform's KMS key (FSBP EKS.3)"),
     Rule("eks-audit-logs",                (M, M, M), (EKS_CLUSTER_COMPONENT, EKS_CLUSTER),            _eks_audit_logs,
          "The control plane logs api, audit and authenticator (FSBP EKS.8, CIS EKS 2.1.1)"),
+    Rule("eks-cluster-admin-teams",       (A, A, M), (EKS_ACCESS_POLICY, EKS_ACCESS_ENTRY, EKS_CLUSTER_COMPONENT), _eks_cluster_admin_teams,
+         "Only the devops and break-glass teams hold cluster-scope admin; no system:masters (the seed's Access Control)"),
     Rule("eks-nodes-launch-template",     (M, M, M), (EKS_NODE_GROUP_COMPONENT, EKS_NODE_GROUP),      _eks_nodes_launch_template,
-         "Managed node groups use the platform launch template and allow no SSH"),
+         "Managed node groups use the platform launch template"),
+    Rule("no-ssh",                        (M, M, M), (EKS_NODE_GROUP_COMPONENT, EKS_NODE_GROUP, LAUNCH_TEMPLATE, VPC,
+                                                      SECURITY_GROUP, SG_INGRESS_RULE, SG_RULE),                _no_ssh,
+         "No SSH onto nodes: no node group remoteAccess, no launch template keyName, no ingress to tcp 22 (or all ports) "
+         "from outside the VPC (CKV_AWS_100, EC2.13)", whole_stack=True),
     Rule("launch-template-imdsv2",        (M, M, M), (LAUNCH_TEMPLATE,),                              _launch_template_imdsv2,
          "Nodes require IMDSv2 (FSBP EC2.170, EC2.8)"),
     Rule("launch-template-ebs-encrypted", (M, M, M), (LAUNCH_TEMPLATE,),                              _launch_template_ebs_encrypted,
@@ -719,6 +908,14 @@ RULES: tuple[Rule, ...] = (
          "No subnet assigns public IPs on launch (FSBP EC2.15)"),
     Rule("sg-no-world-ingress",           (M, M, M), (SECURITY_GROUP, SG_INGRESS_RULE, SG_RULE),      _sg_no_world_ingress,
          "No ingress from 0.0.0.0/0 or ::/0 except tcp 80/443 (FSBP EC2.18, EC2.19)"),
+    Rule("s3-encrypted",                  (M, M, M), (*S3_BUCKETS, *S3_ENCRYPTION),                  _s3_encrypted,
+         "S3 buckets are encrypted with the platform's KMS key by default (SSE-KMS) (CKV_AWS_145)", whole_stack=True),
+    Rule("s3-public-access-block",        (M, M, M), (*S3_BUCKETS, *S3_PUBLIC_ACCESS_BLOCK),         _s3_public_access_block,
+         "S3 buckets block public access, all four settings (FSBP S3.8)", whole_stack=True),
+    Rule("s3-tls-only",                   (M, M, M), (*S3_BUCKETS, *S3_POLICY),                      _s3_tls_only,
+         "S3 bucket policies deny requests without TLS (FSBP S3.5)", whole_stack=True),
+    Rule("s3-versioning",                 (M, M, M), (*S3_BUCKETS, *S3_VERSIONING),                  _s3_versioning,
+         "S3 buckets keep object versions (CKV_AWS_21)", whole_stack=True),
     Rule("kms-rotation",                  (A, A, M), (KMS_KEY,),                                      _kms_rotation,
          "Customer-managed KMS keys rotate yearly (KMS.4, CKV_AWS_7)"),
     Rule("secret-cmk",                    (M, M, M), (SM_SECRET,),                                    _secret_cmk,

@@ -57,6 +57,11 @@ def plan(stack: str, **overrides: Any) -> Plan:
     return _CACHE[key]
 
 
+def account(stack: str) -> str:
+    """The AWS account a committed stack deploys into (the mocks' credentials are in it)."""
+    return str(stack_config(stack)["platform:account"]["id"])
+
+
 def stack_config(stack: str) -> dict[str, Any]:
     """The committed stack file's `config:` block."""
     import yaml

@@ -28,7 +28,7 @@ import pytest
 from infra import versions
 from infra.offline.harness import ROOT, run_program
 from infra.versions import ADDON_VERSIONS, ADDONS, KUBERNETES_VERSION, addon_versions
-from tests.conftest import STACKS, plan, stack_config
+from tests.conftest import STACKS, account, plan, stack_config
 
 ADDON = "aws:eks/addon:Addon"
 NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -38,7 +38,6 @@ ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-ACCOUNT = "123456789012"
 EKS_BUILD = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 
 # add-on -> whether it waits for the node groups (a Deployment: DEGRADED on a cluster
@@ -196,22 +195,23 @@ def test_pulumi_eks_adds_no_addon_of_its_own(stack):
 
 # What EKS Pod Identity needs to hand a pod the role: the service may assume it and tag the
 # session, for this account's clusters only (which service account: the association's).
-POD_IDENTITY_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "pods.eks.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
-            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
-        }
-    ],
-}
+def pod_identity_trust(stack: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {"StringEquals": {"aws:SourceAccount": account(stack)}},
+            }
+        ],
+    }
 
 
 def test_the_ebs_csi_role_is_a_pod_identity_role_of_this_account(stack):
     role = plan(stack).named(ROLE, f"::platform-{stack}-ebs-csi-role")["inputs"]
-    assert json.loads(role["assumeRolePolicy"]) == POD_IDENTITY_TRUST
+    assert json.loads(role["assumeRolePolicy"]) == pod_identity_trust(stack)
     assert role["description"] == f"platform-{stack}: EKS Pod Identity role of kube-system/ebs-csi-controller-sa"
 
 
@@ -222,7 +222,7 @@ def test_the_ebs_csi_role_has_the_managed_policy_and_the_stacks_key_only(stack):
     assert attachment == {"policyArn": "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy", "role": role["outputs"]["name"]}
     kms = p.named(ROLE_POLICY, f"::platform-{stack}-ebs-csi-kms")["inputs"]
     key_arn = p.outputs["kms_key_arn"]
-    assert key_arn.startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
+    assert key_arn.startswith(f"arn:aws:kms:us-east-1:{account(stack)}:key/")
     assert kms["role"] == role["outputs"]["name"]
     assert json.loads(kms["policy"]) == {
         "Version": "2012-10-17",

@@ -17,8 +17,16 @@ SM_SECRET = "aws:secretsmanager/secret:Secret"
 SM_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 
 
+APP = "platform:app:App$"
+
+
+def of_app(p, token):
+    """The App component's own objects of `token` (other components have namespaces and secrets too)."""
+    return [s for s in p.of_type(token) if APP in s["urn"]]
+
+
 def app_namespaces(p):
-    return [n["inputs"]["metadata"]["name"] for n in p.of_type(NAMESPACE) if "-ns-" in n["urn"]]
+    return [n["inputs"]["metadata"]["name"] for n in of_app(p, NAMESPACE)]
 
 
 def test_namespaces_per_stack(stack):
@@ -37,7 +45,7 @@ def test_namespaces_per_stack(stack):
 
 def test_config_map_in_every_app_namespace(stack):
     p = plan(stack)
-    maps = p.of_type(CONFIG_MAP_T)
+    maps = of_app(p, CONFIG_MAP_T)
     assert len(maps) == len(NAMESPACES[stack])
     for ns in NAMESPACES[stack]:
         cm = p.named(CONFIG_MAP_T, f"platform-{stack}-{ns}-app-config")["inputs"]
@@ -47,13 +55,15 @@ def test_config_map_in_every_app_namespace(stack):
 
 def test_kubernetes_secret_in_every_app_namespace_prints_as_secret(stack):
     p = plan(stack)
-    assert len(p.of_type(SECRET_T)) == len(NAMESPACES[stack])
+    # app-secrets (the app's runtime secrets) and app-migrations (the migrator's DATABASE_URL)
+    assert len(of_app(p, SECRET_T)) == 2 * len(NAMESPACES[stack])
     for ns in NAMESPACES[stack]:
-        secret = p.named(SECRET_T, f"platform-{stack}-{ns}-app-secrets")
-        assert (secret["inputs"]["metadata"]["name"], secret["inputs"]["metadata"]["namespace"]) == ("app-secrets", ns)
-        assert secret["inputs"]["type"] == "Opaque"
-        assert secret["inputs"]["stringData"] == "[secret]" and secret["outputs"]["stringData"] == "[secret]"
-        assert "data" not in secret["inputs"]
+        for role, name in (("app-secrets", rc.SECRET_NAME), ("app-migrations", rc.MIGRATIONS_SECRET_NAME)):
+            secret = p.named(SECRET_T, f"platform-{stack}-{ns}-{role}")
+            assert (secret["inputs"]["metadata"]["name"], secret["inputs"]["metadata"]["namespace"]) == (name, ns)
+            assert secret["inputs"]["type"] == "Opaque"
+            assert secret["inputs"]["stringData"] == "[secret]" and secret["outputs"]["stringData"] == "[secret]"
+            assert "data" not in secret["inputs"]
 
 
 def test_secrets_manager_secret(stack):
@@ -126,9 +136,12 @@ def test_secret_values_and_that_they_travel_as_secrets(stack):
     values = json.loads(version)
     assert list(sorted(values)) == sorted(rc.SECRET_KEYS)
     db = registration(run, "aws:rds/instance:Instance", f"platform-{stack}-db")
-    password = registration(run, "random:index/randomPassword:RandomPassword", f"platform-{stack}-db-master-password").outputs["result"]
-    assert len(password) == 40
-    assert values["DATABASE_URL"] == f"postgresql://app_admin:{password}@{db.outputs['address']}:5432/app?sslmode=require"
+    # The app's own role, never the master user; its password is the roles job's.
+    password = registration(run, "random:index/randomPassword:RandomPassword", f"platform-{stack}-db-app-password").outputs["result"]
+    master = registration(run, "random:index/randomPassword:RandomPassword", f"platform-{stack}-db-master-password").outputs["result"]
+    assert len(password) == 40 and password != master
+    assert values["DATABASE_URL"] == f"postgresql://app:{password}@{db.outputs['address']}:5432/app?sslmode=require"
+    assert master not in version
     assert values["REDIS_URL"].startswith("rediss://:") and values["REDIS_URL"].endswith(":6379")
     assert len(values["JWT_SECRET"]) == len(values["JWT_REFRESH_SECRET"]) == 64 and values["JWT_SECRET"] != values["JWT_REFRESH_SECRET"]
     if stack == "dev":  # external_services: mock
@@ -139,6 +152,9 @@ def test_secret_values_and_that_they_travel_as_secrets(stack):
     for ns in NAMESPACES[stack]:
         is_secret, data = unwrap(registration(run, SECRET_T, f"platform-{stack}-{ns}-app-secrets").inputs["stringData"])
         assert is_secret and data == values
+        is_secret, data = unwrap(registration(run, SECRET_T, f"platform-{stack}-{ns}-app-migrations").inputs["stringData"])
+        migrator = registration(run, "random:index/randomPassword:RandomPassword", f"platform-{stack}-db-migrator-password").outputs["result"]
+        assert is_secret and data == {"DATABASE_URL": f"postgresql://app_migrator:{migrator}@{db.outputs['address']}:5432/app?sslmode=require"}
     # no value shows anywhere in the offline plan, exports included
     text = plan(stack).text()
     assert not [key for key, value in values.items() if value in text]

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.conftest import plan
+from tests.conftest import account, plan
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -124,7 +124,7 @@ def test_exports_are_realistic(stack):
     group_id = _group(stack)["outputs"]["replicationGroupId"]
     assert re.fullmatch(rf"master\.{group_id}\.[0-9a-f]{{6}}\.ng\.0001\.use1\.cache\.amazonaws\.com", outputs["redis_endpoint"])
     assert outputs["redis_secret_arn"] == plan(stack).named(SECRET, f"::platform-{stack}-redis-auth")["outputs"]["arn"]
-    assert outputs["redis_secret_arn"].startswith(f"arn:aws:secretsmanager:us-east-1:123456789012:secret:platform-{stack}-redis-auth-")
+    assert outputs["redis_secret_arn"].startswith(f"arn:aws:secretsmanager:us-east-1:{account(stack)}:secret:platform-{stack}-redis-auth-")
 
 
 def test_does_not_wait_for_the_cluster(stack):

@@ -59,7 +59,7 @@ def test_committed_stack_files_are_valid(stack):
     ("stack", "path", "value", "message"),
     [
         # unknown keys, at every level
-        ("staging", "netwrok", {}, "platform:netwrok: unknown key; allowed: account, app, budget, cache, cloudflare_api_token, cluster, cost, database, dns, environment, network, protection, runner, sendgrid_api_key, stripe_secret_key, tags, tier, working_hours"),
+        ("staging", "netwrok", {}, "platform:netwrok: unknown key; allowed: access, account, app, audit, budget, cache, cloudflare_api_token, cluster, cost, database, dns, environment, network, protection, runner, sendgrid_api_key, stripe_secret_key, tags, tier, working_hours"),
         ("staging", "network.cidrr", "10.0.0.0/16", "platform:network.cidrr: unknown key; allowed: az_count, cidr, flow_logs_retention_days, flow_logs_traffic, nat_gateways, subnet_prefix"),
         ("staging", "cluster.node_groups.0.min", 1, "platform:cluster.node_groups[0].min: unknown key; allowed: capacity_type, desired_size, disk_size_gb, expected_size, instance_types, labels, max_size, min_size, name, scale_to_zero_off_hours, taints"),
         # wrong types
@@ -183,6 +183,7 @@ def test_database_defaults():
         "monitoring_interval": 60,
         "stop_off_hours": False,
         "master_password_generation": 1,
+        "app_password_generation": 1,
         "apply_immediately": False,
         "allow_major_version_upgrade": False,
     }
@@ -239,8 +240,16 @@ def test_defaults_are_the_safe_ones():
         "dns": {"domain": "example.com", "zone_id": "0" * 32, "api_records": ["api"], "web_records": ["@"]},
         "app": {"node_env": "production"},
         "budget": {"monthly_limit_usd": 1000, "alert_emails": ["ops@example.com"]},
+        "account": {"id": "444444444444"},
+        "access": {"teams": {"break_glass": {"principal": "arn:aws:iam::444444444444:role/break-glass"}}},
     }
-    cfg = parse(minimal, stack="prod2")
+    cfg = config.parse(minimal, stack="prod2", aws={"region": "us-east-1"}, other_accounts={})
+    # A team named with no grants may describe the cluster and nothing else; the stack owns
+    # its account's audit, kept a year and locked a year.
+    assert cfg.access.teams["break_glass"].model_dump() == {
+        "principal": "arn:aws:iam::444444444444:role/break-glass", "cluster": "none", "namespaces": ["app"], "database": "none", "aws": "view_only", "max_session_hours": 1,
+    }
+    assert cfg.owns_audit and cfg.audit.model_dump() == {"trail_retention_days": 365, "object_lock_days": 365, "session_log_retention_days": 365}
     assert cfg.network.az_count == 3 and cfg.network.nat_gateways == "one_per_az"
     assert cfg.cluster.public_access_cidrs == [] and cfg.cluster.log_types == list(config.EKS_LOG_TYPES)
     assert cfg.database.multi_az and cfg.cache.automatic_failover and cfg.cache.multi_az

@@ -46,6 +46,7 @@ MATRIX: dict[str, dict] = {
         "budget": {"monthly_limit_usd": 200},
         "protection": {"protect": False, "retain_on_delete": False, "deletion_protection": False, "final_snapshots": False},
         "working_hours": {"timezone": "Europe/Madrid", "days": "MON-FRI", "start": "08:00", "stop": "20:00"},
+        "account": {"id": "111111111111"},
     },
     "staging": {
         "tier": "staging",
@@ -57,6 +58,7 @@ MATRIX: dict[str, dict] = {
         "app": {"node_env": "staging", "external_services": "test"},
         "budget": {"monthly_limit_usd": 500, "alert_emails": ["platform@example.com"]},
         "protection": {"protect": False, "retain_on_delete": False, "deletion_protection": False, "final_snapshots": True},
+        "account": {"id": "222222222222"},
     },
     "prod": {
         "tier": "production",
@@ -72,12 +74,15 @@ MATRIX: dict[str, dict] = {
         "dns": {"domain": "example.com", "zone_id": ZONE, "api_records": ["api"], "web_records": ["@", "www"]},
         "app": {"node_env": "production", "log_level": "warn", "external_services": "live"},
         "budget": {"monthly_limit_usd": 1800, "alert_emails": ["platform@example.com", "finance@example.com"]},
+        "account": {"id": "333333333333"},
+        "access": {"teams": {"break_glass": {"principal": "arn:aws:iam::333333333333:role/break-glass", "cluster": "cluster_admin"}}},
     },
 }
 
 
 def stack_config(name: str, raw: dict | None = None) -> config.StackConfig:
-    return config.parse(MATRIX[name] if raw is None else raw, stack=name, aws={"region": "us-east-1"})
+    # One account per matrix stack, each its own audit owner: the committed stack files are not theirs.
+    return config.parse(MATRIX[name] if raw is None else raw, stack=name, aws={"region": "us-east-1"}, other_accounts={})
 
 
 def with_change(name: str, section: str, **fields) -> config.StackConfig:

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from infra.offline.harness import ROOT, run_program
-from tests.conftest import plan
+from tests.conftest import account, plan
 
 INSTANCE = "aws:rds/instance:Instance"
 KEY = "aws:kms/key:Key"
@@ -73,7 +73,7 @@ def test_security_controls_on_every_instance(stack):
         assert set(inputs["enabledCloudwatchLogsExports"]) >= {"postgresql", "upgrade"}  # RDS.9
         assert inputs["copyTagsToSnapshot"] is True  # RDS.17
         assert inputs["autoMinorVersionUpgrade"] is True  # RDS.13
-        assert inputs["monitoringInterval"] == 60 and inputs["monitoringRoleArn"].startswith("arn:aws:iam::123456789012:role/")  # RDS.6
+        assert inputs["monitoringInterval"] == 60 and inputs["monitoringRoleArn"].startswith(f"arn:aws:iam::{account(stack)}:role/")  # RDS.6
         assert inputs["caCertIdentifier"] == "rds-ca-rsa2048-g1"
         assert inputs["deletionProtection"] is EXPECTED[stack]["deletion_protection"]  # RDS.8
         assert inputs["applyImmediately"] is EXPECTED[stack]["apply_immediately"]
@@ -168,7 +168,7 @@ def test_monitoring_role_trusts_only_rds_monitoring(stack):
     trust = json.loads(role["inputs"]["assumeRolePolicy"])
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": account(stack)}}
     attachment = p.named("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"::platform-{stack}-db-monitoring-policy")
     assert attachment["inputs"]["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
     assert attachment["urn"] in _db(stack)["dependencies"]
@@ -201,7 +201,7 @@ def test_exports_are_realistic(stack):
     identifier = db["outputs"]["identifier"]
     assert identifier.startswith(f"platform-{stack}-db-")
     assert re.fullmatch(rf"{identifier}\.c[0-9a-f]{{11}}\.us-east-1\.rds\.amazonaws\.com", outputs["database_endpoint"])
-    assert outputs["database_secret_arn"].startswith(f"arn:aws:secretsmanager:us-east-1:123456789012:secret:platform-{stack}-db-master-")
+    assert outputs["database_secret_arn"].startswith(f"arn:aws:secretsmanager:us-east-1:{account(stack)}:secret:platform-{stack}-db-master-")
     if stack == "prod":
         replica_id = plan(stack).named(INSTANCE, "::platform-prod-db-replica-1")["outputs"]["identifier"]
         assert outputs["database_reader_endpoint"].startswith(f"{replica_id}.")

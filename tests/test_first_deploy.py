@@ -144,14 +144,12 @@ def test_without_a_deploy_role_the_ambient_credentials_are_the_deployer():
     assert "providerCredentialOpts" not in plan("staging").named("eks:index:Cluster", "::platform-staging-eks")["inputs"]
 
 
-def test_the_deploy_role_is_not_also_an_explicit_admin_entry():
-    raw = changed_raw("staging", cluster={"admin_role_arns": ["arn:aws:iam::210987654321:role/ops", DEPLOYER]})
+def test_the_old_admin_list_points_at_the_teams():
+    # cluster.admin_role_arns gave cluster-admin to a list of roles; platform:access.teams replaced it.
+    raw = changed_raw("staging", cluster={"admin_role_arns": ["arn:aws:iam::210987654321:role/ops"]})
     with pytest.raises(ConfigError) as err:
-        config.parse(raw, stack="staging", aws={"region": "us-east-1", "assumeRoles": [{"roleArn": DEPLOYER}]})
-    assert str(err.value) == (
-        f"platform:cluster.admin_role_arns[1]: {DEPLOYER} is the deploy role (aws:assumeRoles): EKS makes it cluster-admin as the "
-        "cluster's creator, and a second access entry for the same principal fails (pulumi/pulumi-eks#2373); remove it here"
-    )
+        config.parse(raw, stack="staging", aws={"region": "us-east-1"})
+    assert str(err.value) == "platform:cluster.admin_role_arns: replaced by platform:access.teams (a team with cluster: cluster_admin); move the roles there"
 
 
 def changed_raw(stack: str, **sections):

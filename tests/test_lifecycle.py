@@ -35,7 +35,7 @@ from infra.config import ConfigError
 from infra.offline import mocks
 from infra.offline.harness import ROOT
 from infra.offline.plan import build_plan, render
-from tests.conftest import STACKS, Plan, plan, stack_config
+from tests.conftest import Plan, STACKS, account, plan, stack_config
 
 # The provider's ForceNew inputs per type: the repository's vendored copy, else the reference.
 _FORCE_NEW_FILES = (ROOT / "policy" / "force_new.json", Path("/work/shared/reference/force-new.json"))
@@ -50,7 +50,7 @@ ALIAS = "aws:kms/alias:Alias"
 GRANT = "aws:kms/grant:Grant"
 SLR = "aws:iam/serviceLinkedRole:ServiceLinkedRole"
 PARAMS = "aws:rds/parameterGroup:ParameterGroup"
-SLR_ARN = "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+SLR_ARN = "arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 # What terraform-provider-aws appends to a prefix (id.PrefixedUniqueId): 26 digits.
 UNIQUE_SUFFIX = "20260101000000000000000001"
 
@@ -131,7 +131,7 @@ def test_off_hours_schedules_address_the_name_the_group_reports():
         assert group["urn"] in schedule["dependencies"]
     policy = json.loads(p.named("aws:iam/rolePolicy:RolePolicy", "::platform-dev-offhours-policy")["inputs"]["policy"])
     scale = next(s for s in policy["Statement"] if s["Sid"] == "ScaleTheNodeGroups")
-    assert scale["Resource"] == [f"arn:aws:eks:us-east-1:123456789012:nodegroup/platform-dev/{name}/*"]
+    assert scale["Resource"] == [f"arn:aws:eks:us-east-1:{account('dev')}:nodegroup/platform-dev/{name}/*"]
 
 
 @pytest.mark.parametrize(
@@ -253,6 +253,7 @@ def test_the_key_policy_names_no_service_linked_role(stack):
     assert "aws-service-role" not in key["inputs"]["policy"]
 
 
+@pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_auto_scaling_gets_the_key_through_a_grant_made_after_its_role(stack):
     p = plan(stack)
     role = p.named(SLR, f"::platform-{stack}-autoscaling-role")
@@ -260,7 +261,7 @@ def test_auto_scaling_gets_the_key_through_a_grant_made_after_its_role(stack):
     # The account's role: destroying this stack leaves it for every other Auto Scaling group.
     assert role["retainOnDelete"] is True
     grant = p.named(GRANT, f"::platform-{stack}-autoscaling-grant")
-    assert grant["inputs"]["granteePrincipal"] == SLR_ARN
+    assert grant["inputs"]["granteePrincipal"] == SLR_ARN.format(account=account(stack))
     assert grant["inputs"]["keyId"] == p.named(KEY, f"::platform-{stack}-key")["outputs"]["keyId"]
     assert set(grant["inputs"]["operations"]) == {
         "Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant",
@@ -272,10 +273,11 @@ def test_auto_scaling_gets_the_key_through_a_grant_made_after_its_role(stack):
 
 
 def test_an_account_that_has_the_role_creates_none():
-    p = plan("staging", **{"platform:account": {"create_autoscaling_service_linked_role": False}})
+    # dev shares staging's account, and staging creates the role.
+    p = plan("dev")
     assert p.of_type(SLR) == []
-    grant = p.named(GRANT, "::platform-staging-autoscaling-grant")
-    assert grant["inputs"]["granteePrincipal"] == SLR_ARN
+    grant = p.named(GRANT, "::platform-dev-autoscaling-grant")
+    assert grant["inputs"]["granteePrincipal"] == SLR_ARN.format(account=account("dev"))
     assert not [d for d in grant["dependencies"] if SLR in d]
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import plan
+from tests.conftest import account, plan
 
 SUBNET = "aws:ec2/subnet:Subnet"
 
@@ -79,7 +79,7 @@ def test_flow_logs_go_to_an_encrypted_log_group_with_retention(stack):
     assert flow["vpcId"] == p.named("aws:ec2/vpc:Vpc", "-vpc")["id"]
     trust = json.loads(p.named("aws:iam/role:Role", f"platform-{stack}-flow-logs-role")["inputs"]["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": account(stack)}}
 
 
 def test_nodes_security_group_admits_nothing_itself(stack):

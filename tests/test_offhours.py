@@ -11,11 +11,11 @@ import pytest
 from infra.config import WorkingHours
 from infra.components.offhours import cron, pause_expression, start_expression, stop_expression
 from infra.offline.harness import ROOT, run_program
-from tests.conftest import plan
+from tests.conftest import account, plan
 from tests.test_lifecycle import UNIQUE_SUFFIX, reported_plan
 
 SCHEDULE = "aws:scheduler/schedule:Schedule"
-ROLE_ARN_PREFIX = "arn:aws:iam::123456789012:role/platform-dev-offhours-role-"
+ROLE_ARN_PREFIX = f"arn:aws:iam::{account('dev')}:role/platform-dev-offhours-role-"
 
 
 # ---------------------------------------------------------------------- pure helpers
@@ -114,19 +114,19 @@ def test_dev_role_is_least_privilege():
     role = p.named("aws:iam/role:Role", "::platform-dev-offhours-role")
     (trust,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account("dev")}}
     policy = p.named("aws:iam/rolePolicy:RolePolicy", "::platform-dev-offhours-policy")
     assert policy["inputs"]["role"] == role["outputs"]["name"]
     statements = json.loads(policy["inputs"]["policy"])["Statement"]
     db_id = p.named("aws:rds/instance:Instance", "::platform-dev-db")["outputs"]["identifier"]
     assert statements == [
-        {"Sid": "StopStartTheDatabase", "Effect": "Allow", "Action": ["rds:StopDBInstance", "rds:StartDBInstance"], "Resource": f"arn:aws:rds:us-east-1:123456789012:db:{db_id}"},
-        {"Sid": "ScaleTheNodeGroups", "Effect": "Allow", "Action": "eks:UpdateNodegroupConfig", "Resource": [f"arn:aws:eks:us-east-1:123456789012:nodegroup/platform-dev/{NODE_GROUP_NAME}/*"]},
+        {"Sid": "StopStartTheDatabase", "Effect": "Allow", "Action": ["rds:StopDBInstance", "rds:StartDBInstance"], "Resource": f"arn:aws:rds:us-east-1:{account('dev')}:db:{db_id}"},
+        {"Sid": "ScaleTheNodeGroups", "Effect": "Allow", "Action": "eks:UpdateNodegroupConfig", "Resource": [f"arn:aws:eks:us-east-1:{account('dev')}:nodegroup/platform-dev/{NODE_GROUP_NAME}/*"]},
         {
             "Sid": "PauseAndResumeTheAutoscaler",
             "Effect": "Allow",
             "Action": "autoscaling:CreateOrUpdateTags",
-            "Resource": [f"arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/{_asg(p)}"],
+            "Resource": [f"arn:aws:autoscaling:us-east-1:{account('dev')}:autoScalingGroup:*:autoScalingGroupName/{_asg(p)}"],
             "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["platform/autoscaler"]}},
         },
     ]

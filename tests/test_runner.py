@@ -15,7 +15,7 @@ import pytest
 from infra import config
 from infra.components.runner import connection_service, runner_label
 from infra.config import ConfigError
-from tests.conftest import STACKS, plan, stack_config
+from tests.conftest import STACKS, account, plan, stack_config
 
 PROJECT = "aws:codebuild/project:Project"
 WEBHOOK = "aws:codebuild/webhook:Webhook"
@@ -24,7 +24,9 @@ SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 RETENTION = {"dev": 30, "staging": 90, "prod": 365}
-CONNECTION = "arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000-4000-8000-000000000000"
+def connection(stack: str) -> str:
+    """Each stack file's CodeConnections connection, in its own account."""
+    return stack_config(stack)["platform:runner"]["connection_arn"]
 
 
 def runner_of(stack: str) -> dict[str, Any]:
@@ -43,7 +45,7 @@ def test_project_is_a_github_runner_in_the_private_subnets(stack):
     p = plan(stack)
     inputs = project(stack)["inputs"]
     assert inputs["name"] == f"platform-{stack}-runner"
-    assert inputs["source"] == {"type": "GITHUB", "location": "https://github.com/acme/platform.git", "auth": {"type": "CODECONNECTIONS", "resource": CONNECTION}}
+    assert inputs["source"] == {"type": "GITHUB", "location": "https://github.com/acme/platform.git", "auth": {"type": "CODECONNECTIONS", "resource": connection(stack)}}
     assert inputs["environment"] == {
         "type": "LINUX_CONTAINER", "computeType": "BUILD_GENERAL1_SMALL", "image": "aws/codebuild/standard:7.0",
         "imagePullCredentialsType": "CODEBUILD", "privilegedMode": False,
@@ -102,7 +104,7 @@ def test_role_is_for_codebuild_of_this_account_only(stack):
     trust = json.loads(role["inputs"]["assumeRolePolicy"])
     assert trust["Statement"] == [{
         "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+        "Condition": {"StringEquals": {"aws:SourceAccount": account(stack)}},
     }]
 
 
@@ -112,11 +114,11 @@ def test_role_may_log_use_the_connection_and_place_the_build_in_the_private_subn
     log_arn = p.named("aws:cloudwatch/logGroup:LogGroup", f"platform-{stack}-runner-logs")["outputs"]["arn"]
     assert by_sid["OwnLogGroup"] == {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": [log_arn, f"{log_arn}:*"]}
     assert by_sid["GitHubConnection"]["Action"] == ["codeconnections:GetConnectionToken", "codeconnections:GetConnection"]
-    assert by_sid["GitHubConnection"]["Resource"] == [CONNECTION]
+    assert by_sid["GitHubConnection"]["Resource"] == [connection(stack)]
     eni = by_sid["BuildNetworkInterfacesInPrivateSubnetsOnly"]
-    subnets = [f"arn:aws:ec2:us-east-1:123456789012:subnet/{s}" for s in p.outputs["private_subnet_ids"]]
+    subnets = [f"arn:aws:ec2:us-east-1:{account(stack)}:subnet/{s}" for s in p.outputs["private_subnet_ids"]]
     assert eni["Condition"] == {"StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"}, "ArnEquals": {"ec2:Subnet": subnets}}
-    assert eni["Resource"] == "arn:aws:ec2:us-east-1:123456789012:network-interface/*"
+    assert eni["Resource"] == f"arn:aws:ec2:us-east-1:{account(stack)}:network-interface/*"
     assert set(by_sid) == {"OwnLogGroup", "GitHubConnection", "BuildNetworkInterfaces", "BuildNetworkInterfacesInPrivateSubnetsOnly"}
 
 

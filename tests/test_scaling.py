@@ -37,7 +37,7 @@ from infra.config import AutoscalerConfig, ConfigError, NodeGroupConfig, Taint
 from infra.offline.harness import ROOT, run_program
 from infra.review import charts
 from tests.conftest import STACKS, plan, stack_config
-from tests.test_addons import POD_IDENTITY_TRUST
+from tests.test_addons import pod_identity_trust
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TAG = "aws:autoscaling/tag:Tag"
@@ -47,7 +47,6 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
-ACCOUNT = "123456789012"
 
 LABEL = "k8s.io/cluster-autoscaler/node-template/label/"
 TAINT = "k8s.io/cluster-autoscaler/node-template/taint/"
@@ -215,7 +214,7 @@ def test_the_autoscaler_policy_is_on_its_role(stack):
     p = plan(stack)
     role = p.named(ROLE, f"::platform-{stack}-autoscaler-role")
     assert p.named(ROLE_POLICY, f"::platform-{stack}-autoscaler-policy")["inputs"]["role"] == role["outputs"]["name"]
-    assert json.loads(role["inputs"]["assumeRolePolicy"]) == POD_IDENTITY_TRUST
+    assert json.loads(role["inputs"]["assumeRolePolicy"]) == pod_identity_trust(stack)
 
 
 def test_the_pod_identity_association(stack):

@@ -5,11 +5,14 @@ Creates:
 - `{name}-app`: the Secrets Manager secret (customer-managed KMS key; recovery window 30 days
   where the stack is protected, else 7) and `{name}-app-value`, its JSON value:
   DATABASE_URL, REDIS_URL, JWT_SECRET, JWT_REFRESH_SECRET, STRIPE_SECRET_KEY, SENDGRID_API_KEY.
-  DATABASE_URL embeds the database master password (a secret Output of the database);
+  DATABASE_URL is the app's own PostgreSQL role (infra/dbroles.py: data, no DDL, never the
+  master user), its password set by the roles job before this secret changes;
 - per app namespace (`app`, plus `dev-<user>` per developer): `{name}-ns-<ns>` (Pod Security
   Standards labels), `{name}-<ns>-app-secrets` (Kubernetes Secret `app-secrets`, the same
-  values as the Secrets Manager secret) and `{name}-<ns>-app-config` (ConfigMap `app-config`,
-  from `infra.runtime_config`).
+  values as the Secrets Manager secret), `{name}-<ns>-app-migrations` (Kubernetes Secret
+  `app-migrations`: DATABASE_URL as the migrator, the role that owns the schema, for the
+  migration job) and `{name}-<ns>-app-config` (ConfigMap `app-config`, from
+  `infra.runtime_config`).
 
 Every secret value stays a secret Output from its source (stack config, the database, the cache's AUTH
 token, random) to both destinations; nothing here is exported in plain text.
@@ -42,10 +45,12 @@ class AppArgs:
     database_host: pulumi.Input[str]
     database_port: pulumi.Input[int]
     database_name: str
+    # The app's own role and the migrator's (DbRoles), passwords as secret Outputs; rotated by
+    # `database.app_password_generation`.
     database_user: str
-    # The database's master password, a secret Output (until the access work gives the app a
-    # role of its own); rotated by `database.master_password_generation`.
     database_password: pulumi.Input[str]
+    migrator_user: str
+    migrator_password: pulumi.Input[str]
     # rediss://:TOKEN@host:6379, a secret Output.
     redis_url: pulumi.Input[str]
     # Secret Outputs from the stack config; None only with `external_services: mock`.
@@ -73,12 +78,13 @@ class App(pulumi.ComponentResource):
         jwt = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, opts=pulumi.ResourceOptions(parent=self, protect=protect))
         jwt_refresh = random.RandomPassword(f"{name}-jwt-refresh-secret", length=64, special=False, opts=pulumi.ResourceOptions(parent=self, protect=protect))
 
-        password = pulumi.Output.secret(args.database_password)
-        database_url = pulumi.Output.secret(
-            pulumi.Output.all(password, args.database_host, args.database_port).apply(
-                lambda a: runtime_config.database_url(args.database_user, a[0], a[1], a[2], args.database_name)
+        def url(user: str, password: pulumi.Input[str]) -> pulumi.Output[str]:
+            return pulumi.Output.secret(
+                pulumi.Output.all(password, args.database_host, args.database_port).apply(lambda a: runtime_config.database_url(user, a[0], a[1], a[2], args.database_name))
             )
-        )
+
+        database_url = url(args.database_user, args.database_password)
+        migrations_url = url(args.migrator_user, args.migrator_password)
         values: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
             pulumi.Output.all(
                 DATABASE_URL=database_url,
@@ -117,6 +123,13 @@ class App(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=runtime_config.SECRET_NAME, **meta),
                 type="Opaque",
                 string_data=values,
+                opts=child,
+            )
+            k8s.core.v1.Secret(
+                f"{name}-{ns_name}-app-migrations",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=runtime_config.MIGRATIONS_SECRET_NAME, **meta),
+                type="Opaque",
+                string_data=pulumi.Output.secret(migrations_url.apply(lambda u: {"DATABASE_URL": u})),
                 opts=child,
             )
             k8s.core.v1.ConfigMap(

@@ -5,9 +5,11 @@ Creates:
   cluster so EKS writes into one with a retention and a KMS key instead of creating its own
   that never expires (CIS EKS 2.1.2);
 - `{name}-node-role`: the nodes' IAM role (worker, CNI, ECR read-only, SSM for break-glass
-  access without SSH);
-- `{name}-eks`: the `pulumi_eks` cluster: `API` authentication with access entries for the
-  admin roles, no default node group, private endpoint (public only for the allowlisted
+  access without SSH), and with `session_log_group_arn` its `{name}-node-session-logs` policy:
+  write the account's Session Manager log group and decrypt session data with the audit
+  owner's key (infra/components/audit.py);
+- `{name}-eks`: the `pulumi_eks` cluster: `API` authentication (people's access entries are
+  their teams', infra/components/access.py), no default node group, private endpoint (public only for the allowlisted
   CIDRs), KMS envelope encryption of Secrets, control-plane logs, OIDC provider for IRSA,
   none of pulumi_eks's own add-ons (infra/components/addons.py declares them);
 - per node group: `{name}-{group}-lt` launch template (IMDSv2 only, hop limit 1, encrypted
@@ -17,7 +19,7 @@ Creates:
   replacement never collides with the group it replaces; read it from `node_group_names`;
 - `{name}-k8s`: the Kubernetes provider for everything that runs on the cluster.
 
-Outputs: cluster_name, kubeconfig (secret), oidc_provider_arn, oidc_provider_url, k8s_provider,
+Outputs: cluster_name, api_cluster_name (the name, resolved once the cluster exists), kubeconfig (secret), oidc_provider_arn, oidc_provider_url, k8s_provider,
 node_groups (what must exist before anything that needs a running pod), node_group_names
 (config name -> the group's EKS name, known once the group exists), autoscaling_group_names
 (config name -> the Auto Scaling group EKS made for it), cluster_security_group_id.
@@ -41,7 +43,6 @@ from infra.versions import KUBERNETES_VERSION
 # What a node's launch template tags at launch (EC2 CreateLaunchTemplate TagSpecifications).
 NODE_TAGGED_RESOURCES = ("instance", "volume", "network-interface")
 
-ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NODE_POLICIES = {
     "worker": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
     "cni": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
@@ -81,6 +82,40 @@ class ClusterArgs:
     # for it, and an explicit access entry for it would collide: pulumi/pulumi-eks#2373).
     deploy_role_arn: str | None = None
     aws_profile: str | None = None
+    # Where Session Manager logs this account's sessions (audit.session_log_group_arn): the
+    # audit owner's group, also in a stack that does not own the audit (dev logs into
+    # staging's). None: no session-log policy.
+    session_log_group_arn: str | None = None
+    # The alias of the key that encrypts session data when that key is another stack's (the
+    # audit owner's: audit.session_key_alias); None: this stack's own key (kms_key_arn).
+    session_key_alias: str | None = None
+
+
+def session_logs_policy(log_group_arn: str, own_key_arn: pulumi.Input[str], key_alias: str | None) -> dict[str, Any]:
+    """What a node needs for logged, encrypted sessions beyond AmazonSSMManagedInstanceCore
+    (which has neither logs:PutLogEvents nor KMS): the Systems Manager user guide, "Create a
+    custom IAM instance profile for Session Manager", scoped to the one log group and the one
+    key. The agent lists log groups to check the group is encrypted (cloudWatchEncryptionEnabled),
+    and DescribeLogGroups takes no narrower resource than the region's groups. Another stack's
+    key is matched by its alias (kms:ResourceAliases, KMS developer guide "ABAC for AWS KMS"):
+    a stack that does not own the audit cannot know the owner's key id."""
+    _, _, _, region, account, _ = log_group_arn.split(":", 5)
+    decrypt: dict[str, Any] = {"Sid": "DecryptSessionData", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": own_key_arn}
+    if key_alias is not None:
+        decrypt.update(Resource=f"arn:aws:kms:{region}:{account}:key/*", Condition={"ForAnyValue:StringEquals": {"kms:ResourceAliases": key_alias}})
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteSessionLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            },
+            {"Sid": "CheckSessionLogEncryption", "Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": f"arn:aws:logs:{region}:{account}:log-group:*"},
+            decrypt,
+        ],
+    }
 
 
 def physical_name(node_group: Any, prefix: str) -> pulumi.Input[str]:
@@ -121,6 +156,8 @@ class Cluster(pulumi.ComponentResource):
             raise ValueError(
                 f"node group(s) {', '.join(too_long)}: {args.cluster_name}-<group>- plus the {NODE_GROUP_UNIQUE_SUFFIX}-character unique suffix exceeds the {NODE_GROUP_NAME_MAX} characters EKS allows"
             )
+        if args.session_key_alias is not None and args.session_log_group_arn is None:
+            raise ValueError("session_key_alias needs session_log_group_arn: the key encrypts that group's sessions")
         child = pulumi.ResourceOptions(parent=self)
 
         log_group = aws.cloudwatch.LogGroup(
@@ -141,6 +178,14 @@ class Cluster(pulumi.ComponentResource):
         attachments = [
             aws.iam.RolePolicyAttachment(f"{name}-node-{role}", role=node_role.name, policy_arn=arn, opts=child) for role, arn in NODE_POLICIES.items()
         ]
+        if args.session_log_group_arn is not None:
+            # Sessions are how one gets onto a node (no SSH): logged, so the node must write.
+            aws.iam.RolePolicy(
+                f"{name}-node-session-logs",
+                role=node_role.id,
+                policy=pulumi.Output.json_dumps(session_logs_policy(args.session_log_group_arn, args.kms_key_arn, args.session_key_alias)),
+                opts=child,
+            )
 
         public = bool(cfg.public_access_cidrs)
         cluster = eks.Cluster(
@@ -157,13 +202,7 @@ class Cluster(pulumi.ComponentResource):
             skip_default_node_group=True,
             node_associate_public_ip_address=False,
             authentication_mode=eks.AuthenticationMode.API,
-            access_entries={
-                f"admin-{i + 1}": eks.AccessEntryArgs(
-                    principal_arn=arn,
-                    access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(policy_arn=ADMIN_POLICY, access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"))},
-                )
-                for i, arn in enumerate(cfg.admin_role_arns)
-            },
+            # People reach the cluster through their team's access entries (infra/components/access.py).
             encryption_config_key_arn=args.kms_key_arn,
             enabled_cluster_log_types=list(cfg.log_types),
             create_oidc_provider=True,
@@ -259,6 +298,9 @@ class Cluster(pulumi.ComponentResource):
             ).apply(lambda g: g.resources[0].autoscaling_groups[0].name)
 
         self.cluster_name = args.cluster_name
+        # The same name as an Output of the cluster: what addresses the EKS API by name (the
+        # teams' access entries) then waits for the cluster to exist.
+        self.api_cluster_name = cluster.cluster_security_group_id.apply(lambda _: args.cluster_name)
         # The security group EKS puts on the control plane's ENIs: what admits a client of the
         # private endpoint (the CI runner) on 443.
         self.cluster_security_group_id = cluster.cluster_security_group_id

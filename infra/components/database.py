@@ -28,8 +28,8 @@ supported for DB instances with ManageMasterUserPassword"; RDS User Guide, "Pass
 management with Amazon RDS and AWS Secrets Manager", Limitations), and prod keeps a replica.
 
 Outputs: endpoint (address), port, reader_endpoint (first replica, or None),
-instance_identifier, instance_arn, master_secret_arn, master_password (secret),
-security_group_id.
+instance_identifier, instance_arn, resource_ids (primary and replicas, for IAM
+authentication), master_secret_arn, master_password (secret), security_group_id.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ class Database(pulumi.ComponentResource):
 
         secret = aws.secretsmanager.Secret(
             f"{name}-db-master",
-            description=f"{name}: PostgreSQL master credential (break-glass; the app has its own)",
+            description=f"{name}: PostgreSQL master credential (break-glass and the roles job; the app has its own)",
             kms_key_id=args.kms_key_arn,
             # Secrets Manager's maximum when the stack protects its data, its minimum otherwise.
             recovery_window_in_days=30 if protection.protect else 7,
@@ -272,6 +272,8 @@ class Database(pulumi.ComponentResource):
         self.reader_endpoint = replicas[0].address if replicas else None
         self.instance_identifier = instance.identifier
         self.instance_arn = instance.arn
+        # RDS IAM authentication (rds-db:connect) names instances by these (db-...), primary first.
+        self.resource_ids = pulumi.Output.all(instance.resource_id, *(r.resource_id for r in replicas))
         self.master_secret_arn = secret.arn
         self.master_password = pulumi.Output.secret(master_password.result)
         self.security_group_id = sg.id
@@ -282,6 +284,7 @@ class Database(pulumi.ComponentResource):
                 "reader_endpoint": self.reader_endpoint,
                 "instance_identifier": self.instance_identifier,
                 "instance_arn": self.instance_arn,
+                "resource_ids": self.resource_ids,
                 "master_secret_arn": self.master_secret_arn,
                 "security_group_id": self.security_group_id,
             }

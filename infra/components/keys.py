@@ -4,7 +4,9 @@ Creates:
 - `{name}-key`: a symmetric CMK with yearly rotation and a 30-day deletion window, whose
   policy lets the account's IAM policies govern it (RDS, ElastiCache, EKS, Secrets Manager
   use it through the caller's permissions) and lets CloudWatch Logs encrypt this account's
-  log groups. It names no service-linked role: CreateKey refuses a principal that does not
+  log groups (the session log group among them). With `cloudtrail_trail_arn` (the stack owns
+  the account's audit, infra/components/audit.py) it also lets CloudTrail encrypt that trail's
+  log files. It names no service-linked role: CreateKey refuses a principal that does not
   exist yet, and a fresh account has no AWSServiceRoleForAutoScaling. It outlives the stack
   whenever the data stores leave snapshots or backups encrypted with it
   (ProtectionConfig.key_outlives_stack);
@@ -49,6 +51,34 @@ class KeysArgs:
     create_autoscaling_service_linked_role: bool = True
     # The KMS maximum: a scheduled deletion can be cancelled for 30 days (FSBP KMS.3).
     deletion_window_days: int = 30
+    # The account trail this key encrypts (infra/components/audit.py), where the stack owns the
+    # account's audit; None: CloudTrail gets nothing.
+    cloudtrail_trail_arn: str | None = None
+
+
+def cloudtrail_statements(trail_arn: str) -> list[dict]:
+    """What CloudTrail needs on the trail's key, and no more (CloudTrail user guide, "Configure
+    AWS KMS key policies for CloudTrail"): GenerateDataKey* for this account's trails' log files
+    (the encryption context names the trail), DescribeKey, and Decrypt, which CreateTrail and
+    UpdateTrail need when the bucket uses an S3 Bucket Key ("Granting decrypt permissions").
+    Each only for this trail (aws:SourceArn, the guide's security best practice). People read
+    the logs through their IAM policies (AccountIamPoliciesGovernTheKey), not a Principal "*"
+    statement as the console's default policy has."""
+    account = trail_arn.split(":")[4]
+    this_trail = {"StringEquals": {"aws:SourceArn": trail_arn}}
+    service = {"Service": "cloudtrail.amazonaws.com"}
+    return [
+        {
+            "Sid": "CloudTrailEncryptsThisTrail",
+            "Effect": "Allow",
+            "Principal": service,
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {**this_trail, "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{account}:trail/*"}},
+        },
+        {"Sid": "CloudTrailDescribesTheKey", "Effect": "Allow", "Principal": service, "Action": "kms:DescribeKey", "Resource": "*", "Condition": this_trail},
+        {"Sid": "CloudTrailDecryptsForTheBucketKey", "Effect": "Allow", "Principal": service, "Action": "kms:Decrypt", "Resource": "*", "Condition": this_trail},
+    ]
 
 
 class Keys(pulumi.ComponentResource):
@@ -83,6 +113,9 @@ class Keys(pulumi.ComponentResource):
                         "Resource": "*",
                         "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": pulumi.Output.concat("arn:aws:logs:", args.region, ":", account, ":*")}},
                     },
+                    # Session Manager needs no statement of its own: nodes decrypt session data and
+                    # people start sessions through their IAM policies (the first statement).
+                    *(cloudtrail_statements(args.cloudtrail_trail_arn) if args.cloudtrail_trail_arn else []),
                 ],
             }
         )

@@ -24,6 +24,8 @@ def aws_provider(config: StackConfig) -> aws.Provider:
         region=config.aws.region,
         assume_roles=[aws.ProviderAssumeRoleArgs(**_snake(role)) for role in config.aws.assume_roles] or None,
         profile=config.aws.profile,
+        # Credentials for another account fail at the first API call, before anything is built there.
+        allowed_account_ids=[config.account.id],
         default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
     )
 

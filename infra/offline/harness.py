@@ -162,12 +162,14 @@ def run_program(
     substitute_secrets: bool = True,
     cloudflare_zones: dict[str, str] | None = None,
     preview: bool = True,
+    account_id: str | None = None,
 ) -> ProgramRun:
     """Execute `__main__.py` once under mocks and return everything the engine saw.
 
     `cloudflare_zones` (zone id -> name) is what the Cloudflare account holds; by default the
     stack file's zone, named as its domain. `preview` True (the default) runs it as
     `pulumi preview` does, which is what an offline plan is; False as `pulumi up`.
+    `account_id` is the account the credentials are in (default: the stack's platform:account.id).
 
     Raises what the program raises (a `ConfigError` for bad input) after the runtime has
     settled, so a caller can assert that nothing was registered; an `EngineError` (the
@@ -179,14 +181,18 @@ def run_program(
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from infra.offline.mocks import PlatformMocks, RecordingMonitor
+    from infra.offline.mocks import ACCOUNT_ID, PlatformMocks, RecordingMonitor
 
     _settle_heap()
     stack_file = read_stack_file(stack, root, overrides, substitute_secrets=substitute_secrets)
     region = stack_file.values.get("aws:region") or "us-east-1"
     dns = stack_file.values.get(f"{PROJECT}:dns")
     zones = {dns["zone_id"]: dns["domain"]} if isinstance(dns, dict) and "zone_id" in dns and "domain" in dns else {}
-    mocks = PlatformMocks(region=str(region), cloudflare_zones=zones if cloudflare_zones is None else cloudflare_zones)
+    # The credentials' account is the stack's own (platform:account.id) unless a test says otherwise.
+    account = stack_file.values.get(f"{PROJECT}:account")
+    if account_id is None:
+        account_id = str(account["id"]) if isinstance(account, dict) and "id" in account else ACCOUNT_ID
+    mocks = PlatformMocks(region=str(region), account_id=account_id, cloudflare_zones=zones if cloudflare_zones is None else cloudflare_zones)
     monitor = RecordingMonitor(mocks, denied_default_providers=disabled_default_providers(root, stack_file))
     handler = _Diagnostics()
     logger = logging.getLogger(f"infra.offline.{stack}")

@@ -19,6 +19,7 @@ Nothing here is imported by a component: the program does not know it runs under
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -91,6 +92,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
         name = args.name
         typ = args.typ
         physical = _physical_name(typ, name, inputs)
+        if typ == "pulumi:providers:aws":
+            allowed = _decoded_list(inputs.get("allowedAccountIds"))
+            if allowed and self.account_id not in allowed:
+                # terraform-provider-aws refuses at configure time, before any resource (its
+                # config check of allowed_account_ids; "AWS account ID not allowed: <id>").
+                raise Exception(f"AWS account ID not allowed: {self.account_id}")
         family = _FAMILIES.get(typ)
         if family is None:
             rid = f"{name}-{_hex(typ + name, 8)}" if args.custom else ""
@@ -318,6 +325,21 @@ def _random_password(m: PlatformMocks, name: str, physical: str, inputs: dict[st
     return name, {"result": value, "bcryptHash": "$2a$10$" + _hex(name, 53)}
 
 
+def _decoded_list(value: Any) -> list[str]:
+    """A provider input list: providers receive their inputs JSON-encoded."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return [value]
+    return [str(v) for v in value or []]
+
+
+def _random_bytes(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    raw = bytes.fromhex((_hex(name, 64) * 4)[: 2 * int(inputs.get("length") or 16)])
+    return name, {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+
+
 def _budget(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
     return f"{m.account_id}:{physical}", {"name": physical, "arn": m.arn("budgets", f"budget/{physical}", region=False)}
 
@@ -335,6 +357,41 @@ def _acm_certificate(m: PlatformMocks, name: str, physical: str, inputs: dict[st
         for d in dict.fromkeys(n for n in names if n)
     ]
     return arn, {"arn": arn, "domainValidationOptions": options, "status": "ISSUED"}
+
+
+def _s3_bucket(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    # S3 ARNs carry neither region nor account; the id is the bucket's name.
+    return physical, {
+        "bucket": physical,
+        "arn": m.arn("s3", physical, region=False, account=False),
+        "bucketDomainName": f"{physical}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{physical}.s3.{m.region}.amazonaws.com",
+        "hostedZoneId": "Z3AQBSTGFYJSTF",
+        "region": m.region,
+    }
+
+
+def _s3_bucket_config(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    """A bucket's versioning, encryption, lifecycle, ... resource: the provider's id is the bucket's name."""
+    return inputs.get("bucket") or physical, {}
+
+
+def _cloudtrail(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    arn = m.arn("cloudtrail", f"trail/{physical}")
+    return arn, {"arn": arn, "name": physical, "homeRegion": m.region}
+
+
+def _ssm_document(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    return physical, {
+        "name": physical,
+        "arn": m.arn("ssm", f"document/{physical}"),
+        "documentVersion": "1",
+        "latestVersion": "1",
+        "defaultVersion": "1",
+        "owner": m.account_id,
+        "status": "Active",
+        "schemaVersion": "1.0",
+    }
 
 
 def _generic_arn(service: str, kind: str, sep: str = "/"):
@@ -384,6 +441,16 @@ _FAMILIES = {
         f"a-{_hex(n, 17)}",
         {"associationId": f"a-{_hex(n, 17)}", "associationArn": m.arn("eks", f"podidentityassociation/{i.get('clusterName')}/a-{_hex(n, 17)}")},
     ),
+    "aws:s3/bucket:Bucket": _s3_bucket,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _s3_bucket_config,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _s3_bucket_config,
+    "aws:s3/bucketVersioning:BucketVersioning": _s3_bucket_config,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _s3_bucket_config,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _s3_bucket_config,
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _s3_bucket_config,
+    "aws:s3/bucketPolicy:BucketPolicy": _s3_bucket_config,
+    "aws:cloudtrail/trail:Trail": _cloudtrail,
+    "aws:ssm/document:Document": _ssm_document,
     "eks:index:Cluster": _eks_cluster,
     "eks:index:ManagedNodeGroup": _eks_node_group,
     "kubernetes:helm.sh/v3:Release": _helm_release,
@@ -394,6 +461,7 @@ _FAMILIES = {
     "kubernetes:core/v1:Service": _k8s_service,
     "cloudflare:index/dnsRecord:DnsRecord": _cloudflare_record,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomBytes:RandomBytes": _random_bytes,
 }
 
 
