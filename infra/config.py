@@ -612,6 +612,15 @@ class AccessConfig(_Section):
     """`platform:access`: the teams (IAM role per team, EKS access entries, database logins)."""
 
     teams: dict[str, TeamAccess] = {}
+    # The stack's CI deploy role (docs/ci.md, platform-deploy-<stack>): cluster-admin, so the
+    # deploys on the runner reach the Kubernetes API. Not the identity that creates the
+    # cluster (the last aws:assumeRoles role, or whoever ran phase 1): EKS's creator bootstrap
+    # admits it, and a second entry for it collides (pulumi/pulumi-eks#2373).
+    ci_deploy_role_arn: RoleArn | None = None
+    # The stack's CI preview role (platform-preview-<stack>): AmazonEKSAdminViewPolicy on the
+    # cluster, since a refresh reads StorageClasses, CRDs and Helm's release Secrets, which
+    # AmazonEKSViewPolicy does not grant.
+    ci_preview_role_arn: RoleArn | None = None
 
     @field_validator("teams", mode="before")
     @classmethod
@@ -931,6 +940,13 @@ _WRITE_GRANTS = {"cluster": ("edit", "admin", "cluster_admin"), "database": ("re
 
 
 def _check_access(c: StackConfig) -> None:
+    deployer = c.aws.deploy_role_arn
+    if deployer is not None and deployer == c.access.ci_deploy_role_arn:
+        raise ConfigError(
+            f"{PROJECT}:access.ci_deploy_role_arn",
+            f"{deployer} is the deploy role (aws:assumeRoles): EKS makes it cluster-admin as the cluster's creator, "
+            "and a second access entry for the same principal fails (pulumi/pulumi-eks#2373); remove it here",
+        )
     namespaces = c.app.namespaces
     for team, grant in c.access.teams.items():
         key = f"{PROJECT}:access.teams.{team}"

@@ -90,9 +90,10 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EKS_CLUSTER_COMPONENT = "eks:index:Cluster"
 EKS_ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
 EKS_ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
-# Whose roles may hold cluster-wide admin in production: the teams' roles are named
-# platform-<env>-<team> (infra/components/access.py), and only these two teams may.
-CLUSTER_ADMIN_ROLE_SUFFIXES = ("-devops", "-break-glass")
+# Who may hold cluster-wide admin in production: the access entries of the teams' roles carry
+# the tag ACCESS_TAG (infra/components/access.py), and only these teams (and CI's deploy role) may.
+ACCESS_TAG = "platform/access"
+CLUSTER_ADMIN_ACCESS = ("devops", "break_glass", "ci-deploy")
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_NODE_GROUP_COMPONENT = "eks:index:ManagedNodeGroup"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -475,33 +476,37 @@ def _cluster_scope_admin(policy_arn: Any, scope: Any) -> bool:
     return name == "AmazonEKSClusterAdminPolicy" or (name == "AmazonEKSAdminPolicy" and scope_type == "cluster")
 
 
-def _admin_principal_problem(principal: Any) -> str | None:
-    if is_unknown(principal) or not isinstance(principal, str) or ":role/" not in principal:
-        return "name the principal's role in principalArn (arn:aws:iam::<account>:role/<name>): an unknown principal cannot be checked"
-    role = principal.rsplit("/", 1)[-1]
-    if not role.endswith(CLUSTER_ADMIN_ROLE_SUFFIXES):
-        return f"{principal} holds cluster-scope admin; in production only the devops and break-glass teams' roles may (give it view, edit or admin on namespaces)"
-    return None
-
-
-def _eks_cluster_admin_teams(r: Resource, tier: str) -> Iterator[str]:
-    if r.type == EKS_ACCESS_ENTRY:
+def _eks_cluster_admin_teams(resources: Sequence[Resource], tier: str) -> Iterator[tuple[str, str]]:
+    """Cluster-scope admin only for entries tagged as devops, break_glass or CI's deploy role."""
+    access = {}
+    for r in resources:
+        if r.type != EKS_ACCESS_ENTRY:
+            continue
         if "system:masters" in (r.get("kubernetesGroups") or []):
-            yield "remove system:masters from kubernetesGroups: it is cluster-admin outside every access policy"
-        return
-    if r.type == EKS_CLUSTER_COMPONENT:
-        entries = r.get("accessEntries") or {}
-        for key, entry in (entries.items() if isinstance(entries, Mapping) else ()):
-            for policy in ((entry or {}).get("accessPolicies") or {}).values():
-                if _cluster_scope_admin(policy.get("policyArn"), policy.get("accessScope")):
-                    problem = _admin_principal_problem(entry.get("principalArn"))
-                    if problem:
-                        yield f"accessEntries.{key}: {problem}"
-        return
-    if _cluster_scope_admin(r.get("policyArn"), r.get("accessScope")):
-        problem = _admin_principal_problem(r.get("principalArn"))
-        if problem:
-            yield problem
+            yield r.urn, "remove system:masters from kubernetesGroups: it is cluster-admin outside every access policy"
+        tags = decoded(r.get("tags"))
+        principal = r.get("principalArn")
+        if isinstance(principal, str) and not is_unknown(principal):
+            access[principal] = tags.get(ACCESS_TAG) if isinstance(tags, Mapping) else None
+    allowed = ", ".join(CLUSTER_ADMIN_ACCESS)
+    for r in resources:
+        grants: list[tuple[str, Any, Any, Any]] = []
+        if r.type == EKS_ACCESS_POLICY:
+            grants = [("", r.get("principalArn"), r.get("policyArn"), r.get("accessScope"))]
+        elif r.type == EKS_CLUSTER_COMPONENT:
+            entries = r.get("accessEntries") or {}
+            for key, entry in (entries.items() if isinstance(entries, Mapping) else ()):
+                for policy in ((entry or {}).get("accessPolicies") or {}).values():
+                    grants.append((f"accessEntries.{key}: ", entry.get("principalArn"), policy.get("policyArn"), policy.get("accessScope")))
+        for where, principal, policy_arn, scope in grants:
+            if not _cluster_scope_admin(policy_arn, scope):
+                continue
+            team = access.get(principal) if isinstance(principal, str) else None
+            if team not in CLUSTER_ADMIN_ACCESS:
+                yield r.urn, (
+                    f"{where}{principal if isinstance(principal, str) and not is_unknown(principal) else 'an unknown principal'} holds cluster-scope admin without an access entry "
+                    f"tagged {ACCESS_TAG} = {allowed} ({team or 'untagged'}); give it view, edit or admin on namespaces"
+                )
 
 
 def _eks_audit_logs(r: Resource, tier: str) -> Iterator[str]:
@@ -887,7 +892,8 @@ RULES: tuple[Rule, ...] = (
     Rule("eks-audit-logs",                (M, M, M), (EKS_CLUSTER_COMPONENT, EKS_CLUSTER),            _eks_audit_logs,
          "The control plane logs api, audit and authenticator (FSBP EKS.8, CIS EKS 2.1.1)"),
     Rule("eks-cluster-admin-teams",       (A, A, M), (EKS_ACCESS_POLICY, EKS_ACCESS_ENTRY, EKS_CLUSTER_COMPONENT), _eks_cluster_admin_teams,
-         "Only the devops and break-glass teams hold cluster-scope admin; no system:masters (the seed's Access Control)"),
+         "Only the devops and break-glass teams (and CI's deploy role) hold cluster-scope admin; no system:masters (the seed's Access Control)",
+         whole_stack=True),
     Rule("eks-nodes-launch-template",     (M, M, M), (EKS_NODE_GROUP_COMPONENT, EKS_NODE_GROUP),      _eks_nodes_launch_template,
          "Managed node groups use the platform launch template"),
     Rule("no-ssh",                        (M, M, M), (EKS_NODE_GROUP_COMPONENT, EKS_NODE_GROUP, LAUNCH_TEMPLATE, VPC,

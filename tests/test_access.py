@@ -10,6 +10,7 @@ Specified here:
   and rds-db:connect as its PostgreSQL login on every instance (replicas included);
 - the policy rule `eks-cluster-admin-teams`: the committed plans pass, a plan that gives
   anyone else cluster-scope admin (or system:masters) fails in production;
+- CI's roles, when set: the deploy role cluster-admin, the preview role AmazonEKSAdminViewPolicy;
 - the bad config: an unknown team, a principal that is not an ARN, write access for
   developers in production, cluster-admin for on-call in production, a namespace the stack
   does not have, production without break-glass;
@@ -99,7 +100,8 @@ def test_the_access_matrix_is_the_seeds(stack):
     assert set(entries) == set(associations) == {role_arn(stack, team) for team in expected}
     for team, (policy, scope) in expected.items():
         arn = role_arn(stack, team)
-        assert entries[arn] == {"clusterName": f"platform-{stack}", "principalArn": arn, "type": "STANDARD"}
+        team_key = team.replace("-", "_")
+        assert entries[arn] == {"clusterName": f"platform-{stack}", "principalArn": arn, "type": "STANDARD", "tags": {"platform/access": team_key}}
         assert associations[arn] == {"clusterName": f"platform-{stack}", "principalArn": arn, "policyArn": POLICY.format(policy), "accessScope": scope}
         entry = p.named(ENTRY, f"::platform-{stack}-team-{team}-entry")
         association = [a for a in p.of_type(ASSOCIATION) if a["inputs"]["principalArn"] == arn][0]
@@ -196,6 +198,12 @@ def _with(resources: list[rules.Resource], token: str, suffix: str, **inputs: An
     return out
 
 
+ADMIN_WITHOUT_TAG = (
+    "{principal} holds cluster-scope admin without an access entry tagged platform/access = devops, break_glass, ci-deploy ({team}); "
+    "give it view, edit or admin on namespaces"
+)
+
+
 @pytest.mark.parametrize(
     "token, suffix, inputs, message",
     [
@@ -203,19 +211,20 @@ def _with(resources: list[rules.Resource], token: str, suffix: str, **inputs: An
             ASSOCIATION,
             "platform-prod-team-developers-view",
             {"policyArn": POLICY.format("AmazonEKSClusterAdminPolicy"), "accessScope": {"type": "cluster"}},
-            "arn:aws:iam::123456789012:role/platform-prod-developers holds cluster-scope admin; in production only the devops and break-glass teams' roles may (give it view, edit or admin on namespaces)",
+            ADMIN_WITHOUT_TAG.format(principal="arn:aws:iam::123456789012:role/platform-prod-developers", team="developers"),
         ),
         (
             ASSOCIATION,
             "platform-prod-team-oncall-edit",
             {"policyArn": POLICY.format("AmazonEKSAdminPolicy"), "accessScope": {"type": "cluster"}},
-            "arn:aws:iam::123456789012:role/platform-prod-oncall holds cluster-scope admin; in production only the devops and break-glass teams' roles may (give it view, edit or admin on namespaces)",
+            ADMIN_WITHOUT_TAG.format(principal="arn:aws:iam::123456789012:role/platform-prod-oncall", team="oncall"),
         ),
+        (ASSOCIATION, "platform-prod-team-devops-cluster-admin", {"principalArn": rules.UNKNOWN}, ADMIN_WITHOUT_TAG.format(principal="an unknown principal", team="untagged")),
         (
-            ASSOCIATION,
-            "platform-prod-team-devops-cluster-admin",
-            {"principalArn": rules.UNKNOWN},
-            "name the principal's role in principalArn (arn:aws:iam::<account>:role/<name>): an unknown principal cannot be checked",
+            ENTRY,
+            "platform-prod-team-devops-entry",
+            {"tags": {"platform/access": "developers"}},
+            ADMIN_WITHOUT_TAG.format(principal="arn:aws:iam::123456789012:role/platform-prod-devops", team="developers"),
         ),
         (ENTRY, "platform-prod-team-oncall-entry", {"kubernetesGroups": ["system:masters"]}, "remove system:masters from kubernetesGroups: it is cluster-admin outside every access policy"),
     ],
@@ -225,6 +234,32 @@ def test_a_plan_granting_anyone_else_cluster_admin_fails(token, suffix, inputs, 
     assert [m for _, m in findings(resources)] == [message]
     rule = rules.RULES_BY_ID["eks-cluster-admin-teams"]
     assert (rule.level("production"), rule.level("staging"), rule.level("development")) == ("mandatory", "advisory", "advisory")
+
+
+DEPLOY = "arn:aws:iam::123456789012:role/platform-deploy-prod"
+PREVIEW = "arn:aws:iam::123456789012:role/platform-preview-prod"
+
+
+def test_ci_roles_get_their_entries_and_pass_the_rule():
+    access = {**stack_config("prod")["platform:access"], "ci_deploy_role_arn": DEPLOY, "ci_preview_role_arn": PREVIEW}
+    p = plan("prod", **{"platform:access": access})
+    for role, arn, policy in (("ci-deploy", DEPLOY, "AmazonEKSClusterAdminPolicy"), ("ci-preview", PREVIEW, "AmazonEKSAdminViewPolicy")):
+        entry = p.named(ENTRY, f"::platform-prod-{role}-entry")
+        assert entry["inputs"] == {"clusterName": "platform-prod", "principalArn": arn, "type": "STANDARD", "tags": {"platform/access": role}}
+        association = p.named(ASSOCIATION, f"::platform-prod-{role}-policy")
+        assert association["inputs"] == {"clusterName": "platform-prod", "principalArn": arn, "policyArn": POLICY.format(policy), "accessScope": {"type": "cluster"}}
+        assert entry["urn"] in association["dependencies"]
+    assert findings(resources_from_plan(p.data)) == []
+
+
+def test_the_creator_is_not_also_a_ci_entry():
+    raw = {**raw_of("staging"), "access": {**raw_of("staging")["access"], "ci_deploy_role_arn": "arn:aws:iam::210987654321:role/deployer"}}
+    with pytest.raises(ConfigError) as err:
+        config.parse(raw, stack="staging", aws={"region": "us-east-1", "assumeRoles": [{"roleArn": "arn:aws:iam::210987654321:role/deployer"}]}, secret_keys=frozenset(config.SECRET_KEYS))
+    assert str(err.value) == (
+        "platform:access.ci_deploy_role_arn: arn:aws:iam::210987654321:role/deployer is the deploy role (aws:assumeRoles): EKS makes it cluster-admin as the "
+        "cluster's creator, and a second access entry for the same principal fails (pulumi/pulumi-eks#2373); remove it here"
+    )
 
 
 # ---------------------------------------------------------------------------- bad config

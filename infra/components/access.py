@@ -11,12 +11,15 @@ Creates, per team in `platform:access.teams` (`<team>` in kebab case: `break-gla
   update-kubeconfig` calls) and, with a `database` grant, `rds-db:connect` as that grant's
   PostgreSQL login on every instance of the environment (the primary and its replicas);
 - with a `cluster` grant, `{name}-team-<team>-entry` (EKS access entry, STANDARD, no
-  Kubernetes groups) and `{name}-team-<team>-<policy>` (the access policy association:
-  view, edit or admin on the grant's namespaces, cluster-admin on the whole cluster).
+  Kubernetes groups, tagged `platform/access: <team>`) and `{name}-team-<team>-<policy>` (the
+  access policy association: view, edit or admin on the grant's namespaces, cluster-admin on
+  the whole cluster);
+- for CI's roles when set (`access.ci_deploy_role_arn`, `.ci_preview_role_arn`):
+  `{name}-ci-deploy-entry` / `-policy` (cluster-admin) and `{name}-ci-preview-entry` /
+  `-policy` (AmazonEKSAdminViewPolicy on the cluster).
 
 The entries name the role by its ARN, written from the account id and the role's name so a
-preview of a new environment shows whose entry each is (the policy rule
-`eks-cluster-admin-teams` reads it); they wait for the role. Nobody gets `system:masters`
+preview of a new environment shows whose entry each is; they wait for the role. Nobody gets `system:masters`
 and there is no aws-auth ConfigMap (authentication mode API).
 
 Outputs: role_arns (team -> role ARN).
@@ -49,6 +52,9 @@ CLUSTER_POLICIES = {
     "admin": "AmazonEKSAdminPolicy",
     "cluster_admin": "AmazonEKSClusterAdminPolicy",
 }
+# Which team (or CI role) an access entry is for: what the policy rule
+# eks-cluster-admin-teams reads (policy/rules.py ACCESS_TAG; the pack imports nothing of infra).
+ACCESS_TAG = "platform/access"
 # The PostgreSQL login each database grant authenticates as, with an IAM token.
 DATABASE_USERS = {"read_only": dbroles.READ_ONLY_ROLE, "read_write": dbroles.READ_WRITE_ROLE}
 
@@ -154,7 +160,15 @@ class Access(pulumi.ComponentResource):
             # Written, not read from the role: known in a preview, so the review sees whose entry it is.
             principal_arn = f"arn:aws:iam::{args.account_id}:role/{role_name}"
             waits_for_role = pulumi.ResourceOptions(parent=self, depends_on=[role])
-            entry = aws.eks.AccessEntry(f"{prefix}-entry", cluster_name=args.cluster_name, principal_arn=principal_arn, type="STANDARD", opts=waits_for_role)
+            entry = aws.eks.AccessEntry(
+                f"{prefix}-entry",
+                cluster_name=args.cluster_name,
+                principal_arn=principal_arn,
+                type="STANDARD",
+                # Whose entry this is, for the policy rule eks-cluster-admin-teams.
+                tags={ACCESS_TAG: team},
+                opts=waits_for_role,
+            )
             scope = access_scope(grant)
             aws.eks.AccessPolicyAssociation(
                 f"{prefix}-{team_role(grant.cluster)}",
@@ -162,6 +176,20 @@ class Access(pulumi.ComponentResource):
                 principal_arn=principal_arn,
                 policy_arn=EKS_POLICY.format(CLUSTER_POLICIES[grant.cluster]),
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(**scope),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
+            )
+
+        # CI's own roles (docs/ci.md): the deploy role administers, the preview role reads.
+        for role, arn, policy in (("ci-deploy", args.config.ci_deploy_role_arn, "AmazonEKSClusterAdminPolicy"), ("ci-preview", args.config.ci_preview_role_arn, "AmazonEKSAdminViewPolicy")):
+            if arn is None:
+                continue
+            entry = aws.eks.AccessEntry(f"{name}-{role}-entry", cluster_name=args.cluster_name, principal_arn=arn, type="STANDARD", tags={ACCESS_TAG: role}, opts=child)
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-{role}-policy",
+                cluster_name=args.cluster_name,
+                principal_arn=arn,
+                policy_arn=EKS_POLICY.format(policy),
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
             )
 
