@@ -9,6 +9,7 @@
     diff   BASE_PLAN HEAD_PLAN [--format text|markdown]   create/update/replace/delete per resource
     graph  --stack NAME [--output FILE]           the plan's dependency graph (Mermaid), critical path
     drift  --preview FILE [--stack NAME] [--format text|markdown]   what changed outside Pulumi
+    review plan --pr N | gc --stacks FILE --open-prs FILE | comment --outputs FILE   review environments
 
 Each command lives in its own module with `run(args) -> exit code`; this file only parses.
 Modules are imported on demand so `--help` and the cheap commands stay cheap.
@@ -69,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--stack", help="the stack's name, for the report")
     drift.add_argument("--format", choices=("text", "markdown"), default="text")
     drift.set_defaults(module="infra.review.drift")
+
+    review = sub.add_parser("review", help="review environments per pull request: plan (offline, against dev's plan), gc (what to destroy), comment")
+    review.add_argument("action", choices=("plan", "gc", "comment"))
+    review.add_argument("--pr", type=int, help="plan: the pull request number (stack pr-N)")
+    review.add_argument("--json", action="store_true", help="plan: print JSON shaped like `pulumi preview --json`")
+    review.add_argument("--stacks", help="gc: `pulumi stack ls --json` of the review project (lastUpdate = last push)")
+    review.add_argument("--open-prs", help="gc: `gh pr list --state open --json number`")
+    review.add_argument("--now", help="gc: the time to judge by (ISO 8601, default now)")
+    review.add_argument("--incoming", type=int, help="gc: a pull request about to get its environment (room is made for it)")
+    review.add_argument("--format", choices=("text", "json"), default="text", help="gc: output format")
+    review.add_argument("--outputs", help="comment: `pulumi stack output --json` of the review stack")
+    review.set_defaults(module="infra.review.environments")
     return parser
 
 

@@ -163,6 +163,11 @@ def run_program(
     cloudflare_zones: dict[str, str] | None = None,
     preview: bool = True,
     account_id: str | None = None,
+    program: Path | None = None,
+    project: str = PROJECT,
+    stack_file: StackFile | None = None,
+    stack_references: dict[str, dict[str, Any]] | None = None,
+    secret_values: dict[str, str] | None = None,
 ) -> ProgramRun:
     """Execute `__main__.py` once under mocks and return everything the engine saw.
 
@@ -174,6 +179,12 @@ def run_program(
     Raises what the program raises (a `ConfigError` for bad input) after the runtime has
     settled, so a caller can assert that nothing was registered; an `EngineError` (the
     engine's message) for what the Pulumi engine itself would refuse (docs/offline-engine.md).
+
+    Another program of the repository (the review program, `program=ROOT / "review"`, its
+    `project`) runs the same way, from its directory, with a `stack_file` built by
+    `read_project_config`; `stack_references` (fully qualified name -> `reference_of(run)`)
+    answer its `pulumi.StackReference`s, `secret_values` (ARN -> SecretString) its
+    Secrets Manager reads.
     """
     import pulumi
     from pulumi.runtime import config as runtime_config
@@ -184,7 +195,9 @@ def run_program(
     from infra.offline.mocks import ACCOUNT_ID, PlatformMocks, RecordingMonitor
 
     _settle_heap()
-    stack_file = read_stack_file(stack, root, overrides, substitute_secrets=substitute_secrets)
+    program_dir = program or root
+    if stack_file is None:
+        stack_file = read_stack_file(stack, root, overrides, substitute_secrets=substitute_secrets)
     region = stack_file.values.get("aws:region") or "us-east-1"
     dns = stack_file.values.get(f"{PROJECT}:dns")
     zones = {dns["zone_id"]: dns["domain"]} if isinstance(dns, dict) and "zone_id" in dns and "domain" in dns else {}
@@ -193,7 +206,9 @@ def run_program(
     if account_id is None:
         account_id = str(account["id"]) if isinstance(account, dict) and "id" in account else ACCOUNT_ID
     mocks = PlatformMocks(region=str(region), account_id=account_id, cloudflare_zones=zones if cloudflare_zones is None else cloudflare_zones)
-    monitor = RecordingMonitor(mocks, denied_default_providers=disabled_default_providers(root, stack_file))
+    mocks.stack_references = dict(stack_references or {})
+    mocks.secret_values = dict(secret_values or {})
+    monitor = RecordingMonitor(mocks, denied_default_providers=disabled_default_providers(program_dir, stack_file))
     handler = _Diagnostics()
     logger = logging.getLogger(f"infra.offline.{stack}")
     logger.handlers[:] = [handler]
@@ -202,12 +217,12 @@ def run_program(
 
     # A fresh runtime for every run: several stacks may be planned in one process.
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, logger=logger, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor)
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()
     runtime_config.set_all_config(stack_file.config, stack_file.secret_keys)
 
-    main = str(root / "__main__.py")
+    main = str(program_dir / "__main__.py")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     outputs: dict[str, tuple[Any, bool, bool]] = {}
@@ -220,7 +235,7 @@ def run_program(
 
     def program() -> Any:
         cwd = os.getcwd()
-        os.chdir(root)
+        os.chdir(program_dir)
         try:
             runpy.run_path(main, run_name="__main__")
         finally:
@@ -250,3 +265,73 @@ def run_program(
         diagnostics=handler.records,
         stack_urn=getattr(monitor, "stack_urn", ""),
     )
+
+
+# ---------------------------------------------------------------------- other programs
+
+
+def read_project_config(
+    program: Path,
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    secrets: dict[str, str] | None = None,
+) -> StackFile:
+    """A program's config as the engine hands it over: the project file's `config:` values
+    (`value:`), then its `Pulumi.<stack>.yaml` if there is one, then `overrides` (None removes
+    a key); `secrets` (full key -> value) are added as secret config, as `pulumi config set
+    --secret` would. No secret is read from a file: a `secure:` value becomes a placeholder."""
+    raw: dict[str, Any] = {}
+    with open(program / "Pulumi.yaml", encoding="utf-8") as fh:
+        for key, entry in ((yaml.safe_load(fh) or {}).get("config") or {}).items():
+            value = entry.get("value", entry.get("default")) if isinstance(entry, dict) else entry
+            if value is not None and key != DISABLE_DEFAULT_PROVIDERS:
+                raw[key] = value
+    path = program / f"Pulumi.{stack}.yaml"
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            raw.update((yaml.safe_load(fh) or {}).get("config") or {})
+    for key, value in (overrides or {}).items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    config: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key], values[key] = placeholder(key), "[secret]"
+            secret_keys.append(key)
+            continue
+        config[key] = json.dumps(value) if isinstance(value, (dict, list)) else ("true" if value is True else "false" if value is False else str(value))
+        values[key] = value
+    for key, value in (secrets or {}).items():
+        config[key], values[key] = value, "[secret]"
+        secret_keys.append(key)
+    return StackFile(config=config, secret_keys=secret_keys, values=values)
+
+
+def reference_of(run: ProgramRun) -> dict[str, Any]:
+    """What a `pulumi.StackReference` to the stack `run` planned reads: its outputs, secret ones named."""
+    from infra.offline.plan import UNKNOWN
+
+    outputs = {name: (value if known else UNKNOWN) for name, (value, _, known) in run.outputs.items()}
+    return {"outputs": outputs, "secret_names": sorted(name for name, (_, secret, _) in run.outputs.items() if secret)}
+
+
+def secret_values_of(run: ProgramRun) -> dict[str, str]:
+    """What Secrets Manager holds after `run`: each secret's ARN -> its SecretVersion's string."""
+    from pulumi.runtime import rpc
+
+    arns = {reg.urn: reg.outputs.get("arn") for reg in run.registrations if reg.type == "aws:secretsmanager/secret:Secret"}
+    out: dict[str, str] = {}
+    for reg in run.registrations:
+        if reg.type != "aws:secretsmanager/secretVersion:SecretVersion":
+            continue
+        value = reg.inputs.get("secretString")
+        if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            value = value.get("value")
+        arn = reg.inputs.get("secretId") or next((a for u, a in arns.items() if u in reg.dependencies), None)
+        if isinstance(value, str) and isinstance(arn, str):
+            out[arn] = value
+    return out

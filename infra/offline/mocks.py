@@ -84,6 +84,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
     # The Cloudflare zones the API token can read: zone id -> zone name. The harness fills it
     # from the stack file (the zone a user configured exists and is the domain's).
     cloudflare_zones: dict[str, str] = field(default_factory=dict)
+    # Stacks a `pulumi.StackReference` may read: fully qualified name -> {"outputs": {name:
+    # value}, "secret_names": [...]}, e.g. a dev plan's outputs for the review program.
+    stack_references: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What Secrets Manager holds: secret ARN -> SecretString (another run's SecretVersions).
+    secret_values: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ resources
 
@@ -98,12 +103,23 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 # terraform-provider-aws refuses at configure time, before any resource (its
                 # config check of allowed_account_ids; "AWS account ID not allowed: <id>").
                 raise Exception(f"AWS account ID not allowed: {self.account_id}")
+        if typ == "pulumi:pulumi:StackReference":
+            return self._stack_reference(str(inputs.get("name") or args.resource_id or name))
         family = _FAMILIES.get(typ)
         if family is None:
             rid = f"{name}-{_hex(typ + name, 8)}" if args.custom else ""
             return rid, inputs
         rid, extra = family(self, name, physical, inputs)
         return rid, {**inputs, **extra}
+
+    def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
+        """A StackReference is read, not created: its id is the stack's name, its state the
+        stack's outputs and which of them are secret (sdk/python/lib/pulumi/stack_reference.py)."""
+        ref = self.stack_references.get(stack)
+        if ref is None:
+            known = ", ".join(sorted(self.stack_references)) or "none"
+            raise Exception(f"unknown stack {stack!r} (stack references the offline run was given: {known})")
+        return stack, {"name": stack, "outputs": dict(ref.get("outputs") or {}), "secretOutputNames": list(ref.get("secret_names") or [])}
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id if account else ''}:{resource}"
@@ -526,7 +542,16 @@ def _cloudflare_zones(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
     return {"id": _hex(str(name), 10), "name": name, "results": results}
 
 
+def _get_secret_version(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    arn = str(args.get("secretId", ""))
+    value = m.secret_values.get(arn)
+    if value is None:
+        value = json.dumps({"placeholder": f"offline value of {arn}"})
+    return {"arn": arn, "id": f"{arn}|AWSCURRENT", "secretId": arn, "secretString": value, "versionId": _uuid(arn + "current"), "versionStages": ["AWSCURRENT"]}
+
+
 _CALLS = {
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": _get_secret_version,
     "cloudflare:index/getZones:getZones": _cloudflare_zones,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _azs,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,

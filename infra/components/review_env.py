@@ -1,0 +1,294 @@
+"""One pull request's review environment inside the dev cluster (names from infra/review_env.py).
+
+Dev's RDS instance answers only the nodes' security group (infra/components/database.py), so,
+as for the app's roles (infra/components/db_roles.py), the SQL runs from inside the cluster:
+a Kubernetes Job in dev's `platform-db` namespace, where no app runs and the master
+credential's Secrets live; never in `pr-<n>`, where the pull request's own code runs.
+pulumi-kubernetes waits for a Job to complete, so a failed SQL run fails `pulumi up`.
+
+Creates (the environment, `teardown` false):
+- `{name}-role-password`, `{name}-role-salt`: the per-PR role's password and SCRAM salt; the
+  Job receives only the verifier (infra.dbroles.scram_sha256_verifier);
+- `{name}-jwt-secret`, `{name}-jwt-refresh-secret`: its own signing keys;
+- `{name}-ns`: the namespace `pr-<n>`, Pod Security `restricted`, with `{name}-quota` (a
+  ResourceQuota: what its pods may request, which is what the cost model prices) and
+  `{name}-limits` (a LimitRange giving containers without requests small defaults, so the
+  quota admits them);
+- `{name}-db-credentials` (Secret `review-pr-<n>-db`, the master's PG* variables and the
+  verifier) and `{name}-db-sql` (ConfigMap `review-pr-<n>-sql`), both in `platform-db`;
+- `{name}-db-create`: the Job `review-pr-<n>-create-<digest>` running create_sql (the
+  database `pr_<n>` owned by the login role `pr_<n>_app`); the digest is the SQL's, so an
+  edit of the SQL runs it again, and it is idempotent;
+- `{name}-app-secrets` (Secret `app-secrets`: the keys of infra.runtime_config.SECRET_KEYS,
+  DATABASE_URL to its own database as its own role, written after the Job completed) and
+  `{name}-app-config` (ConfigMap `app-config`) in `pr-<n>`;
+- `{name}-dns-api`, `{name}-dns-web`: Cloudflare CNAMEs `pr-<n>-<dev label>.<domain>` to
+  dev's load balancer, the API record DNS-only and the web record proxied, as dev's own
+  (infra/components/edge.py).
+
+With `teardown` true (the `pulumi up` the destroy path runs before `pulumi destroy`): only
+`{name}-db-credentials`, `{name}-db-sql` (now drop_sql) and `{name}-db-drop`, the Job
+`review-pr-<n>-drop-<digest>`. That update creates and awaits the drop Job first, then
+deletes everything the program no longer declares (the engine deletes after it creates);
+`pulumi destroy` then removes the Job and its Secret. A Job that only ran on delete does not
+exist in pulumi-kubernetes: deleting a Job runs nothing.
+
+Outputs: namespace, database, role, api_url, web_url, job_name.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra import dbroles, review_env, runtime_config
+from infra.versions import POSTGRES_CLIENT_IMAGE
+
+# dev's namespace for the database Jobs (infra/components/db_roles.py creates it).
+DB_JOB_NAMESPACE = "platform-db"
+SQL_FILE = "review.sql"
+IMAGE_UID = 70  # the alpine postgres image's `postgres` user
+ACTIVE_DEADLINE_SECONDS = 600
+API_TTL = 300
+AUTO_TTL = 1  # Cloudflare's "automatic", required for proxied records
+# Containers that state no requests get these (the LimitRange), so the quota admits them.
+DEFAULT_REQUESTS = {"cpu": "50m", "memory": "64Mi"}
+DEFAULT_LIMITS = {"memory": "256Mi"}
+
+
+@dataclass(frozen=True)
+class ReviewEnvironmentArgs:
+    names: review_env.Names
+    # dev's Cloudflare zone (the committed Pulumi.<dev>.yaml's platform:dns.zone_id).
+    zone_id: str
+    load_balancer_hostname: pulumi.Input[str]
+    database_host: pulumi.Input[str]
+    database_port: pulumi.Input[int]
+    master_user: pulumi.Input[str]
+    # Secret Outputs: dev's master password and Redis URL (from its Secrets Manager secrets).
+    master_password: pulumi.Input[str]
+    redis_url: pulumi.Input[str]
+    # The ConfigMap's data (infra.runtime_config.app_config for the review hostnames).
+    app_config: Mapping[str, str]
+    cpu_millicores: int
+    memory_mib: int
+    teardown: bool = False
+
+
+def _meta(name: str, namespace: pulumi.Input[str], component: str) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name,
+        namespace=namespace,
+        labels={"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/name": component},
+    )
+
+
+class ReviewEnvironment(pulumi.ComponentResource):
+    namespace: str
+    database: str
+    role: str
+    api_url: str
+    web_url: str
+    job_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ReviewEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:review:ReviewEnvironment", name, None, opts)
+        # validate: names and config are validated by infra/review_env.py; the quota is ours.
+        if args.cpu_millicores <= 0 or args.memory_mib <= 0:
+            raise ValueError("ReviewEnvironment needs a positive CPU and memory quota")
+
+        # derive
+        n = args.names
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"review-pr-{n.pr}"
+        sql = review_env.drop_sql(n.pr) if args.teardown else review_env.create_sql(n.pr)
+        job = f"{prefix}-{'drop' if args.teardown else 'create'}-{review_env.sql_digest(sql)}"
+
+        # children: the database Job, for both create and teardown
+        verifier: pulumi.Output[str] | None = None
+        password: pulumi.Output[str] | None = None
+        if not args.teardown:
+            pw = random.RandomPassword(f"{name}-role-password", length=40, special=False, opts=child)
+            salt = random.RandomBytes(f"{name}-role-salt", length=16, opts=child)
+            password = pw.result
+            verifier = pulumi.Output.secret(
+                pulumi.Output.all(pw.result, salt.base64).apply(lambda a: dbroles.scram_sha256_verifier(a[0], base64.b64decode(a[1])))
+            )
+
+        def credentials(values: list) -> dict[str, str]:
+            env = {
+                "PGHOST": values[0],
+                "PGPORT": str(values[1]),
+                "PGDATABASE": review_env.MAINTENANCE_DATABASE,
+                "PGUSER": values[2],
+                "PGPASSWORD": values[3],
+                # dev's parameter group forces TLS (rds.force_ssl); the client insists too.
+                "PGSSLMODE": "require",
+                "PGCONNECT_TIMEOUT": "10",
+            }
+            if len(values) > 4:
+                env["ROLE_VERIFIER"] = values[4]
+            return env
+
+        inputs = [args.database_host, args.database_port, args.master_user, args.master_password, *([verifier] if verifier is not None else [])]
+        secret = k8s.core.v1.Secret(
+            f"{name}-db-credentials",
+            metadata=_meta(f"{prefix}-db", DB_JOB_NAMESPACE, "review-db"),
+            type="Opaque",
+            string_data=pulumi.Output.secret(pulumi.Output.all(*inputs).apply(credentials)),
+            opts=child,
+        )
+        script = k8s.core.v1.ConfigMap(
+            f"{name}-db-sql",
+            metadata=_meta(f"{prefix}-sql", DB_JOB_NAMESPACE, "review-db"),
+            data={SQL_FILE: sql},
+            opts=child,
+        )
+        variables = f' -v {review_env.VERIFIER_VARIABLE}="$ROLE_VERIFIER"' if not args.teardown else ""
+        db_job = k8s.batch.v1.Job(
+            f"{name}-db-{'drop' if args.teardown else 'create'}",
+            metadata=_meta(job, DB_JOB_NAMESPACE, "review-db"),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=3,
+                active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
+                # No ttlSecondsAfterFinished: the TTL controller would delete a Job Pulumi's
+                # state still holds, and the next update would run it again.
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app.kubernetes.io/name": "review-db"}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="Never",
+                        automount_service_account_token=False,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="psql",
+                                image=POSTGRES_CLIENT_IMAGE,
+                                command=["sh", "-c", f"exec psql -X -v ON_ERROR_STOP=1{variables} -f /sql/{SQL_FILE}"],
+                                env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name))],
+                                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="sql", mount_path="/sql", read_only=True)],
+                                resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "128Mi"}),
+                                security_context=k8s.core.v1.SecurityContextArgs(
+                                    allow_privilege_escalation=False, read_only_root_filesystem=True,
+                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                                ),
+                            )
+                        ],
+                        volumes=[k8s.core.v1.VolumeArgs(name="sql", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name))],
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+
+        if not args.teardown:
+            self._environment(name, args, child, password, db_job)
+
+        # outputs
+        self.namespace = n.namespace
+        self.database = n.database
+        self.role = n.role
+        self.api_url = n.api_url
+        self.web_url = n.web_url
+        self.job_name = db_job.metadata.name
+        self.register_outputs({
+            "namespace": self.namespace, "database": self.database, "role": self.role,
+            "api_url": self.api_url, "web_url": self.web_url, "job_name": self.job_name,
+        })
+
+    def _environment(self, name: str, args: ReviewEnvironmentArgs, child: pulumi.ResourceOptions, password: pulumi.Output[str] | None, db_job: k8s.batch.v1.Job) -> None:
+        n = args.names
+        level = "restricted"
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=n.namespace,
+                labels={
+                    "pod-security.kubernetes.io/enforce": level,
+                    "pod-security.kubernetes.io/warn": level,
+                    "pod-security.kubernetes.io/audit": level,
+                    "app.kubernetes.io/managed-by": "pulumi",
+                    "platform/review-pr": str(n.pr),
+                },
+            ),
+            opts=child,
+        )
+        ns = namespace.metadata.name
+        requests = {"cpu": f"{args.cpu_millicores}m", "memory": f"{args.memory_mib}Mi"}
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=_meta("review-quota", ns, "review"),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(hard={
+                "requests.cpu": requests["cpu"],
+                "requests.memory": requests["memory"],
+                # Memory is what evicts neighbours: limits at twice the requests, no more.
+                "limits.memory": f"{2 * args.memory_mib}Mi",
+                # Services of type LoadBalancer would each buy an NLB: the review environment
+                # shares dev's through Traefik.
+                "services.loadbalancers": "0",
+                "services.nodeports": "0",
+                "persistentvolumeclaims": "0",
+            }),
+            opts=child,
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-limits",
+            metadata=_meta("review-defaults", ns, "review"),
+            spec=k8s.core.v1.LimitRangeSpecArgs(limits=[
+                k8s.core.v1.LimitRangeItemArgs(type="Container", default_request=DEFAULT_REQUESTS, default=DEFAULT_LIMITS),
+            ]),
+            opts=child,
+        )
+
+        jwt = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, opts=child)
+        jwt_refresh = random.RandomPassword(f"{name}-jwt-refresh-secret", length=64, special=False, opts=child)
+        # Resolves after the Job completed: the secret never points at a role that does not exist.
+        database_url = pulumi.Output.secret(
+            pulumi.Output.all(db_job.metadata, password, args.database_host, args.database_port).apply(
+                lambda a: runtime_config.database_url(n.role, a[1], a[2], a[3], n.database)
+            )
+        )
+        values = pulumi.Output.secret(
+            pulumi.Output.all(
+                DATABASE_URL=database_url,
+                REDIS_URL=args.redis_url,
+                JWT_SECRET=jwt.result,
+                JWT_REFRESH_SECRET=jwt_refresh.result,
+                # Review environments never hold a real Stripe or SendGrid key.
+                STRIPE_SECRET_KEY=runtime_config.MOCK_STRIPE_SECRET_KEY,
+                SENDGRID_API_KEY=runtime_config.MOCK_SENDGRID_API_KEY,
+            ).apply(lambda v: {k: str(v[k]) for k in runtime_config.SECRET_KEYS})
+        )
+        k8s.core.v1.Secret(
+            f"{name}-app-secrets",
+            metadata=_meta(runtime_config.SECRET_NAME, ns, "app"),
+            type="Opaque",
+            string_data=values,
+            opts=child,
+        )
+        k8s.core.v1.ConfigMap(
+            f"{name}-app-config",
+            metadata=_meta(runtime_config.CONFIG_MAP_NAME, ns, "app"),
+            data=dict(args.app_config),
+            opts=child,
+        )
+        for role, host, proxied in (("api", n.api_host, False), ("web", n.web_host, True)):
+            cloudflare.DnsRecord(
+                f"{name}-dns-{role}",
+                zone_id=args.zone_id,
+                name=host,
+                type="CNAME",
+                content=args.load_balancer_hostname,
+                proxied=proxied,
+                ttl=AUTO_TTL if proxied else API_TTL,
+                comment=f"review environment of pull request #{n.pr}: {'web (proxied)' if proxied else 'API (DNS-only)'} -> dev's NLB",
+                opts=child,
+            )
