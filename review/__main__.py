@@ -84,8 +84,16 @@ k8s_dev = k8s.Provider("dev-k8s", kubeconfig=pulumi.Output.secret(kubeconfig), e
 
 
 def _secret_json(arn_output: str) -> pulumi.Output[dict]:
-    version = aws.secretsmanager.get_secret_version_output(secret_id=dev.require_output(arn_output), opts=pulumi.InvokeOutputOptions(provider=aws_dev))
-    return pulumi.Output.secret(version.secret_string.apply(json.loads))
+    """One of dev's Secrets Manager secrets (JSON), as a secret Output.
+
+    Read synchronously, by the ARN dev exports: an output-form invoke whose provider is still
+    being registered comes back unknown in a preview, and every secret built from it with it.
+    """
+    arn = _sync_await(dev.get_output_details(arn_output)).value
+    if not arn:
+        raise ConfigError(f"{review_env.NAMESPACE}:dev_stack", f"{cfg.dev_stack} exports no {arn_output}: deploy dev first (review environments live in its cluster)")
+    version = aws.secretsmanager.get_secret_version(secret_id=arn, opts=pulumi.InvokeOptions(provider=aws_dev))
+    return pulumi.Output.secret(json.loads(version.secret_string))
 
 
 master = _secret_json("database_secret_arn")
