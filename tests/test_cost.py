@@ -46,7 +46,8 @@ MATRIX: dict[str, dict] = {
         "budget": {"monthly_limit_usd": 200},
         "protection": {"protect": False, "retain_on_delete": False, "deletion_protection": False, "final_snapshots": False},
         "working_hours": {"timezone": "Europe/Madrid", "days": "MON-FRI", "start": "08:00", "stop": "20:00"},
-        "account": {"id": "111111111111"},
+        # dev shares staging's account, and staging builds that account's audit (as committed).
+        "account": {"id": "222222222222", "audit_owner": "staging", "create_autoscaling_service_linked_role": False},
     },
     "staging": {
         "tier": "staging",
@@ -59,6 +60,7 @@ MATRIX: dict[str, dict] = {
         "budget": {"monthly_limit_usd": 500, "alert_emails": ["platform@example.com"]},
         "protection": {"protect": False, "retain_on_delete": False, "deletion_protection": False, "final_snapshots": True},
         "account": {"id": "222222222222"},
+        "audit": {"trail_retention_days": 365, "object_lock_days": 0, "session_log_retention_days": 90},
     },
     "prod": {
         "tier": "production",
@@ -75,14 +77,17 @@ MATRIX: dict[str, dict] = {
         "app": {"node_env": "production", "log_level": "warn", "external_services": "live"},
         "budget": {"monthly_limit_usd": 1800, "alert_emails": ["platform@example.com", "finance@example.com"]},
         "account": {"id": "333333333333"},
+        "audit": {"trail_retention_days": 2557, "object_lock_days": 365, "session_log_retention_days": 365},
         "access": {"teams": {"break_glass": {"principal": "arn:aws:iam::333333333333:role/break-glass", "cluster": "cluster_admin"}}},
     },
 }
 
 
 def stack_config(name: str, raw: dict | None = None) -> config.StackConfig:
-    # One account per matrix stack, each its own audit owner: the committed stack files are not theirs.
-    return config.parse(MATRIX[name] if raw is None else raw, stack=name, aws={"region": "us-east-1"}, other_accounts={})
+    # The matrix's own accounts (not the committed stack files'): dev and staging share one,
+    # whose audit staging builds; prod has its own.
+    others = {stack: raw_stack["account"] for stack, raw_stack in MATRIX.items() if stack != name}
+    return config.parse(MATRIX[name] if raw is None else raw, stack=name, aws={"region": "us-east-1"}, other_accounts=others)
 
 
 def with_change(name: str, section: str, **fields) -> config.StackConfig:
@@ -119,6 +124,10 @@ EXPECTED = {
         "keys": 1.00,
         "app": 1.20,
         "budget": 0.00,
+        # The account's audit (staging owns it): trail 1 x 0.00; S3 1 GB/month x 2 x 365 days / (730/24) = 24 GB-month
+        # x 0.023 = 0.55; 50k PUTs x 0.005/1k = 0.25; KMS 0; session logs 0.1 GB x 0.50 = 0.05 + 0.1 GB x 90/(730/24)
+        # GB-month x 0.03 = 0.01
+        "audit": 0.86,
     },
     "prod": {
         # NAT 3 x 730 x 0.045 = 98.55; 4.50; 3 EIPs x 730 x 0.005 = 10.95; 2.50
@@ -133,9 +142,12 @@ EXPECTED = {
         "keys": 1.00,
         "app": 1.20,  # 3 Cloudflare records x 0
         "budget": 0.00,
+        # S3 1 GB/month x 2 x 2557 days / (730/24) = 168.1315 GB-month x 0.023 = 3.87; PUTs 0.25; session logs
+        # 0.05 ingested + 0.1 x 365/(730/24) = 1.2 GB-month x 0.03 = 0.04
+        "audit": 4.21,
     },
 }
-EXPECTED_TOTAL = {"dev": 182.74, "staging": 413.67, "prod": 1240.78}
+EXPECTED_TOTAL = {"dev": 182.74, "staging": 414.53, "prod": 1244.99}
 BUDGET = {"dev": 200.0, "staging": 500.0, "prod": 1800.0}
 
 
@@ -182,7 +194,7 @@ def test_shape_is_the_spec_contract():
     assert (cost["currency"], cost["region"], cost["hours_per_month"], cost["prices_as_of"]) == ("USD", "us-east-1", 730, "2026-01-19")
     for item in cost["items"]:
         assert set(item) == {"component", "resource", "item", "quantity", "unit", "unit_price", "monthly"}
-        assert item["component"] in {"keys", "network", "cluster", "database", "cache", "edge", "app", "budget"}
+        assert item["component"] in {"keys", "network", "cluster", "database", "cache", "edge", "app", "budget", "audit"}
     json.dumps(cost)  # a stack output must serialise
 
 
@@ -206,11 +218,42 @@ def _line(cost, resource, startswith):
         ("prod", "node-group/spot", "m5.large (first of its instance types) SPOT", 0, 0.0384, 0.00),
         ("prod", "redis", "snapshot storage", 0, 0.085, 0.00),
         ("staging", "nlb", "Network Load Balancer", 730, 0.0225, 16.43),
+        ("prod", "trail", "CloudTrail management events, the account's first copy", 1, 0.0, 0.00),
+        ("prod", "trail-bucket", "S3 Standard storage", 168.1315, 0.023, 3.87),
+        ("staging", "trail-bucket", "S3 Standard storage", 24, 0.023, 0.55),
+        ("prod", "trail-bucket", "S3 PUT requests", 50, 0.005, 0.25),
+        ("prod", "trail", "KMS requests", 0, 0.03, 0.00),
+        ("prod", "session-logs", "Session Manager session logs ingested", 0.1, 0.50, 0.05),
+        ("prod", "session-logs", "session logs stored", 1.2, 0.03, 0.04),
+        ("staging", "session-logs", "session logs stored", 0.2959, 0.03, 0.01),
     ],
 )
 def test_line_items(stack, resource, startswith, quantity, unit_price, monthly):
     line = _line(estimate(stack_config(stack)), resource, startswith)
     assert (line["quantity"], line["unit_price"], line["monthly"]) == (quantity, unit_price, monthly)
+
+
+def test_only_the_audit_owner_prices_the_audit():
+    assert [i for i in estimate(stack_config("dev"))["items"] if i["component"] == "audit"] == []
+    # dev in an account of its own builds (and pays for) its own audit.
+    raw = {**copy.deepcopy(MATRIX["dev"]), "account": {"id": "111111111111"}}
+    own = estimate(config.parse(raw, stack="dev", aws={"region": "us-east-1"}, other_accounts={}))
+    # AuditConfig's defaults (365 days each): 24 GB-month x 0.023 = 0.55 + PUTs 0.25 + 0.05 ingested + 1.2 GB-month x 0.03 = 0.04
+    assert totals_by_component(own)["audit"] == 0.89
+    assert {i["resource"] for i in own["items"] if i["component"] == "audit"} == {"trail", "trail-bucket", "session-logs"}
+
+
+def test_audit_assumptions_come_from_platform_cost_when_it_has_them():
+    from types import SimpleNamespace
+
+    from infra.cost.model import AUDIT_ASSUMPTIONS
+
+    base = stack_config("prod")
+    more = base.model_copy(update={"cost": SimpleNamespace(**base.cost.model_dump(), trail_log_gb_per_month=2, trail_put_requests_per_month=100_000, session_log_ingest_gb_per_month=1)})
+    assert AUDIT_ASSUMPTIONS == {"trail_log_gb_per_month": 1.0, "trail_put_requests_per_month": 50_000, "session_log_ingest_gb_per_month": 0.1}
+    assert _line(estimate(more), "trail-bucket", "S3 Standard storage")["monthly"] == 7.73  # 336.263 GB-month x 0.023
+    assert _line(estimate(more), "trail-bucket", "S3 PUT")["monthly"] == 0.50
+    assert _line(estimate(more), "session-logs", "Session Manager")["monthly"] == 0.50
 
 
 def test_nothing_sleeps_without_the_flags():
@@ -286,7 +329,7 @@ def test_model_imports_no_pulumi_and_no_component():
 def test_diff_of_a_database_class_change():
     base = estimate(stack_config("staging"))
     head = estimate(with_change("staging", "database", instance_class="db.m5.large"))
-    assert head["monthly_total"] == 491.05  # 413.67 + (0.178 - 0.072) x 730 = 413.67 + 77.38
+    assert head["monthly_total"] == 491.91  # 414.53 + (0.178 - 0.072) x 730 = 414.53 + 77.38
     changes = changed_items(base, head)
     assert [(c["change"], c["key"][2], c["before"], c["after"], c["delta"]) for c in changes] == [
         ("added", "db.m5.large instance hours (Single-AZ)", None, Decimal("129.94"), Decimal("129.94")),
@@ -294,34 +337,34 @@ def test_diff_of_a_database_class_change():
     ]
     comment = render_diff(base, head, "staging")
     assert comment.startswith("### Cost change: staging\n")
-    assert "| Before | $413.67 |" in comment
-    assert "| After | $491.05 |" in comment
+    assert "| Before | $414.53 |" in comment
+    assert "| After | $491.91 |" in comment
     assert "| Difference | **+$77.38** (+18.7%) |" in comment
     assert "| added | database | postgres | db.m5.large instance hours (Single-AZ) | — | $129.94 | +$129.94 |" in comment
-    # 491.05 / 500 = 98.2%: not over, but near the budget.
-    assert "**Near budget:** the new estimate uses 98.2% of the $500.00 monthly budget." in comment
+    # 491.91 / 500 = 98.4%: not over, but near the budget.
+    assert "**Near budget:** the new estimate uses 98.4% of the $500.00 monthly budget." in comment
     assert "Over budget" not in comment
 
 
 def test_diff_reversed_and_unchanged():
     base = estimate(stack_config("staging"))
     head = estimate(with_change("staging", "database", instance_class="db.m5.large"))
-    assert "| Difference | **-$77.38** (-15.8%) |" in render_diff(head, base)
+    assert "| Difference | **-$77.38** (-15.7%) |" in render_diff(head, base)
     same = render_diff(base, base)
     assert "| Difference | **$0.00** (+0.0%) |" in same
     assert "No line item changed." in same
-    assert "| Budget | $500.00 (82.7% used) |" in same
+    assert "| Budget | $500.00 (82.9% used) |" in same
     assert "Near budget" not in same and "Over budget" not in same
 
 
 def test_diff_over_budget_and_quantity_change():
     base = estimate(stack_config("staging"))
     head = estimate(with_change("staging", "cluster", node_groups=[{**MATRIX["staging"]["cluster"]["node_groups"][0], "desired_size": 4}]))
-    # 2 more m5.large: 2 x 730 x 0.096 = 140.16, 2 x 50 GB x 0.08 = 8.00 -> 413.67 + 148.16 = 561.83
-    assert head["monthly_total"] == 561.83
+    # 2 more m5.large: 2 x 730 x 0.096 = 140.16, 2 x 50 GB x 0.08 = 8.00 -> 414.53 + 148.16 = 562.69
+    assert head["monthly_total"] == 562.69
     comment = render_diff(base, head)
-    assert "| Difference | **+$148.16** (+35.8%) |" in comment
-    assert "**Over budget:** the new estimate $561.83 is $61.83 above the $500.00 monthly budget." in comment
+    assert "| Difference | **+$148.16** (+35.7%) |" in comment
+    assert "**Over budget:** the new estimate $562.69 is $62.69 above the $500.00 monthly budget." in comment
     assert "| changed | cluster | node-group/general | m5.large on-demand instance hours (desired_size x 730 h) | $140.16 | $280.32 | +$140.16 |" in comment
 
 
@@ -394,7 +437,7 @@ def test_cost_command_prints_the_plans_cost(monkeypatch, capsys, fmt):
     if fmt == "json":
         assert json.loads(out) == cost
     else:
-        assert "$1,240.78" in out and "prod" in out
+        assert "$1,244.99" in out and "prod" in out
 
 
 def test_table_lists_every_line_with_subtotals():
@@ -416,8 +459,8 @@ def test_markdown_has_one_row_per_line():
     text = render_markdown(cost, "prod")
     rows = [r for r in text.splitlines() if r.startswith("| ") and r.count("|") == 7 and not r.startswith("| Component |")]
     assert len(rows) == len(cost["items"])
-    assert "| **Total** | **$1,240.78** |" in text
-    assert "Budget: $1,800.00/month, 68.9% used by this estimate" in text
+    assert "| **Total** | **$1,244.99** |" in text
+    assert "Budget: $1,800.00/month, 69.2% used by this estimate" in text
 
 
 # ---------------------------------------------------------------------------- docs/cost.md
@@ -454,7 +497,7 @@ def test_docs_cost_md_is_current():
 
 # Every node group at min_size and at max_size, the rest of the stack as priced: the worst
 # case a cost review holds against the budget (staging and prod can outgrow theirs at max).
-NODE_RANGE = {"dev": (176.98, 188.51), "staging": (413.67, 635.91), "prod": (1240.78, 1919.50)}
+NODE_RANGE = {"dev": (176.98, 188.51), "staging": (414.53, 636.77), "prod": (1244.99, 1923.71)}
 
 
 @pytest.mark.parametrize("stack", sorted(NODE_RANGE))
@@ -487,7 +530,7 @@ def test_expected_size_is_what_the_estimate_prices():
     ("stack", "line"),
     [
         ("dev", "Node groups from min_size to max_size: $176.98 to $188.51/month; at max_size 94.3% of the budget."),
-        ("prod", "Node groups from min_size to max_size: $1,240.78 to $1,919.50/month; at max_size 106.6% of the budget (over it)."),
+        ("prod", "Node groups from min_size to max_size: $1,244.99 to $1,923.71/month; at max_size 106.9% of the budget (over it)."),
     ],
 )
 def test_the_report_shows_the_range_against_the_budget(stack, line):

@@ -76,3 +76,26 @@ def test_every_read_replica_is_priced(stack):
 def test_secret_and_record_counts(stack, secrets, records):
     assert quantity(stack, "secrets", "Secrets Manager") == secrets
     assert quantity(stack, "dns", "Cloudflare DNS records") == records
+
+
+def _audit_items(stack: str) -> list[dict[str, Any]]:
+    return [i for i in plan(stack).outputs["cost"]["items"] if i["component"] == "audit"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_audit_is_priced_where_the_plan_builds_it(stack):
+    """One trail, bucket and session log group per audit the plan builds (staging's covers dev's account)."""
+    trails = count(stack, "aws:cloudtrail/trail:Trail")
+    assert sum(1 for i in _audit_items(stack) if i["resource"] == "trail" and i["unit"] == "trail-month") == trails
+    assert bool(_audit_items(stack)) is bool(trails) is bool(count(stack, "aws:s3/bucket:Bucket"))
+    if not trails:
+        return
+    (lifecycle,) = plan(stack).of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    days = lifecycle["inputs"]["rules"][0]["expiration"]["days"]
+    assert lifecycle["inputs"]["rules"][0]["noncurrentVersionExpiration"]["noncurrentDays"] == days
+    # A month's log files are kept `days` current and `days` noncurrent: 2 x days of 730/24-day months.
+    assert quantity(stack, "trail-bucket", "S3 Standard storage") == round(2 * days * 24 / HOURS, 4)
+    (group,) = [g for g in plan(stack).of_type("aws:cloudwatch/logGroup:LogGroup") if g["urn"].endswith("-session-logs")]
+    retention = group["inputs"]["retentionInDays"]
+    assert f"{retention}-day retention" in next(i["item"] for i in _audit_items(stack) if i["item"].startswith("session logs stored"))
+    assert quantity(stack, "session-logs", "session logs stored") == round(0.1 * retention * 24 / HOURS, 4)

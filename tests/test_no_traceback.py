@@ -76,6 +76,10 @@ CLASSIFIED = {
     ("infra/components/cluster.py", "Cluster.__init__"): [
         ("config", "staging", changed("staging", cluster={"node_groups": [{**GROUP, "instance_types": ["m5.large", "m7g.large"]}]}), "us-east-1", "platform:cluster.node_groups[0].instance_types"),
         ("config", "staging", changed("staging", cluster={"node_groups": [{**GROUP, "name": "general-purpose-workers"}]}), "us-east-1", "platform:cluster.node_groups[0].name"),
+        ("unreachable", "__main__ passes session_key_alias and session_log_group_arn together, both derived by infra/components/audit.py in every stack"),
+    ],
+    ("infra/components/audit.py", "Audit.__init__"): [
+        ("unreachable", "idle_session_timeout_minutes is not config: AuditArgs' default (20) is the only value the program passes"),
     ],
     ("infra/components/_shared.py", "final_snapshot_identifier"): [
         ("config", "staging", changed("staging", environment="qa--one"), "us-east-1", "platform:environment"),

@@ -23,6 +23,9 @@ def test_staging_matches_prod():
     assert not report.drifted
     # what the matrix allows staging to do differently is shown, not failed
     assert "aws:rds/instance:Instance deletionProtection: staging false / prod true" in report.security
+    # prod's audit bucket is locked (audit.object_lock_days), staging's is not: a setting, not drift.
+    assert "platform:audit:Audit aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration: only in prod (audit.object_lock_days)" in report.security
+    assert "aws:s3/bucket:Bucket objectLockEnabled: staging - / prod true" in report.security
 
 
 def test_a_version_drift_fails():

@@ -41,7 +41,7 @@ def test_json_plan_of_prod_is_shaped_like_pulumi_preview():
     assert result.stderr == ""
     data = json.loads(result.stdout)
     assert set(data) == {"config", "steps", "outputs", "changeSummary", "diagnostics"}
-    assert data["changeSummary"] == {"create": 162}
+    assert data["changeSummary"] == {"create": 206}
     assert data["steps"][0]["newState"]["type"] == "pulumi:pulumi:Stack"
     for step in data["steps"]:
         assert step["op"] == "create" and step["urn"].startswith("urn:pulumi:prod::platform::")
@@ -62,8 +62,11 @@ def test_human_plan_shows_components_counts_and_sizing(capsys):
 # Every step of the plan, the stack itself included, per committed stack.
 # Includes the Auto Scaling service-linked role and the key grant it holds (infra/components/keys.py)
 # and the CI runner (infra/components/runner.py), the add-ons (infra/components/addons.py) and
-# the autoscaler with its per-group tags (infra/components/scaling.py).
-CREATES = {"dev": 156, "staging": 141, "prod": 162}
+# the autoscaler with its per-group tags (infra/components/scaling.py), the teams' access and the
+# database roles (infra/components/access.py, db_roles.py), and the account's audit where the
+# stack owns it (infra/components/audit.py: 13 in staging, 14 with Object Lock in prod; every
+# stack's node role has its session-log policy).
+CREATES = {"dev": 189, "staging": 189, "prod": 206}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -83,9 +86,9 @@ def resource_counts(text: str) -> tuple[str, dict[str, int]]:
 
 # The human plan's totals (the stack itself is not a resource to create) and a few types, literally.
 HUMAN_COUNTS = {
-    "dev": ("Resources: 155 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "aws:scheduler/schedule:Schedule": 6, "eks:index:ManagedNodeGroup": 1}),
-    "staging": ("Resources: 140 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "eks:index:ManagedNodeGroup": 1}),
-    "prod": ("Resources: 161 to create", {"aws:ec2/subnet:Subnet": 9, "aws:ec2/natGateway:NatGateway": 3, "aws:rds/instance:Instance": 2, "eks:index:ManagedNodeGroup": 2, "cloudflare:index/dnsRecord:DnsRecord": 6}),
+    "dev": ("Resources: 188 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "aws:scheduler/schedule:Schedule": 6, "eks:index:ManagedNodeGroup": 1}),
+    "staging": ("Resources: 188 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "eks:index:ManagedNodeGroup": 1}),
+    "prod": ("Resources: 205 to create", {"aws:ec2/subnet:Subnet": 9, "aws:ec2/natGateway:NatGateway": 3, "aws:rds/instance:Instance": 2, "eks:index:ManagedNodeGroup": 2, "cloudflare:index/dnsRecord:DnsRecord": 6}),
 }
 
 

@@ -50,6 +50,7 @@ from policy.rules import (
     RDS_PARAMETER_GROUP,
     SECURITY_GROUP,
     SG_INGRESS_RULE,
+    S3_BUCKETS,
     SM_SECRET,
     SUBNET,
     UNKNOWN,
@@ -59,6 +60,7 @@ from policy.rules import (
 from tests.conftest import plan as plan_of
 
 ROOT = Path(__file__).resolve().parents[1]
+S3_BUCKET = S3_BUCKETS[0]
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0d1e2f3a"
 
 
@@ -76,6 +78,27 @@ VPC_A = res(VPC, "vpc-a", cidrBlock="10.30.0.0/16")
 ENDPOINT_OK = {"version": "1.33", "endpointPrivateAccess": True, "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}
 CACHE_OK = {"numCacheClusters": 2, "automaticFailoverEnabled": True, "multiAzEnabled": True}
 TAGS = {"Project": "platform", "Environment": "prod", "ManagedBy": "pulumi", "Tier": "production"}
+
+BUCKET_A = res(S3_BUCKET, "bucket-a", bucket="platform-prod-cloudtrail-123456789012-us-east-1")
+S3_ENCRYPTION, S3_PUBLIC_ACCESS_BLOCK, S3_POLICY, S3_VERSIONING = (
+    rules.S3_ENCRYPTION[0], rules.S3_PUBLIC_ACCESS_BLOCK[0], rules.S3_POLICY[0], rules.S3_VERSIONING[0],
+)
+TLS_ONLY = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+def ACCESS_GRANT(team: str) -> list[Resource]:  # noqa: N802 (a table constant that takes the team)
+    """A team role's access entry (tagged with its team) and a cluster-scope admin policy on it."""
+    role = "arn:aws:iam::123456789012:role/platform-prod-team"
+    return [
+        res(rules.EKS_ACCESS_ENTRY, "entry", principalArn=role, tags={rules.ACCESS_TAG: team}),
+        res(rules.EKS_ACCESS_POLICY, "admin", principalArn=role, policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", accessScope={"type": "cluster"}),
+    ]
+
+
+def on_bucket(type_: str, bucket: Resource = BUCKET_A, **inputs: Any) -> Resource:
+    """A resource that configures `bucket` (its `bucket` input is the bucket's, by property dependency)."""
+    return Resource(type_, f"urn:pulumi:t::platform::{type_}::{bucket.name}-config", {"bucket": UNKNOWN, **inputs}, property_dependencies={"bucket": (bucket.urn,)})
+
 
 def case(rule_id: str, good: list[Resource], bad: list[Resource], tier: str = "production"):
     return pytest.param(rule_id, tier, good, bad, id=rule_id)
@@ -143,6 +166,9 @@ CASES = [
     case("eks-audit-logs",
          [res(EKS_CLUSTER_COMPONENT, enabledClusterLogTypes=["api", "audit", "authenticator"])],
          [res(EKS_CLUSTER_COMPONENT, enabledClusterLogTypes=["api"])]),
+    case("eks-cluster-admin-teams",
+         [*ACCESS_GRANT("devops")],
+         [*ACCESS_GRANT("developers")]),
     case("eks-nodes-launch-template",
          [res(EKS_NODE_GROUP_COMPONENT, launchTemplate={"id": "lt-1", "version": "1"})],
          [res(EKS_NODE_GROUP_COMPONENT, capacityType="SPOT")]),
@@ -164,6 +190,21 @@ CASES = [
     case("subnet-no-public-ip",
          [res(SUBNET, mapPublicIpOnLaunch=False)],
          [res(SUBNET, mapPublicIpOnLaunch=True)]),
+    case("no-ssh",
+         [VPC_A, res(LAUNCH_TEMPLATE, metadataOptions={"httpTokens": "required"}), res(SG_INGRESS_RULE, cidrIpv4="10.30.4.0/24", ipProtocol="tcp", fromPort=22, toPort=22)],
+         [VPC_A, res(SG_INGRESS_RULE, cidrIpv4="198.51.100.0/24", ipProtocol="tcp", fromPort=22, toPort=22)]),
+    case("s3-encrypted",
+         [BUCKET_A, on_bucket(S3_ENCRYPTION, rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY_ARN}, "bucketKeyEnabled": True}])],
+         [BUCKET_A, on_bucket(S3_ENCRYPTION, rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}])]),
+    case("s3-public-access-block",
+         [BUCKET_A, on_bucket(S3_PUBLIC_ACCESS_BLOCK, blockPublicAcls=True, blockPublicPolicy=True, ignorePublicAcls=True, restrictPublicBuckets=True)],
+         [BUCKET_A, on_bucket(S3_PUBLIC_ACCESS_BLOCK, blockPublicAcls=True, blockPublicPolicy=True, ignorePublicAcls=True)]),
+    case("s3-tls-only",
+         [BUCKET_A, on_bucket(S3_POLICY, policy=json.dumps({"Statement": [TLS_ONLY]}))],
+         [BUCKET_A, on_bucket(S3_POLICY, policy=json.dumps({"Statement": [{**TLS_ONLY, "Effect": "Allow"}]}))]),
+    case("s3-versioning",
+         [BUCKET_A, on_bucket(S3_VERSIONING, versioningConfiguration={"status": "Enabled"})],
+         [BUCKET_A, on_bucket(S3_VERSIONING, versioningConfiguration={"status": "Suspended"})]),
     case("sg-no-world-ingress",
          [res(SECURITY_GROUP, ingress=[{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"], "ipv6CidrBlocks": ["::/0"]}])],
          [res(SG_INGRESS_RULE, cidrIpv4="0.0.0.0/0", ipProtocol="tcp", fromPort=22, toPort=22)]),
@@ -209,6 +250,7 @@ LEVELS = {
     "eks-endpoint-not-open": (M, M, M),
     "eks-secrets-encryption": (M, M, M),
     "eks-audit-logs": (M, M, M),
+    "eks-cluster-admin-teams": (A, A, M),
     "eks-nodes-launch-template": (M, M, M),
     "launch-template-imdsv2": (M, M, M),
     "launch-template-ebs-encrypted": (M, M, M),
@@ -217,6 +259,11 @@ LEVELS = {
     "default-sg-closed": (M, M, M),
     "subnet-no-public-ip": (M, M, M),
     "sg-no-world-ingress": (M, M, M),
+    "no-ssh": (M, M, M),
+    "s3-encrypted": (M, M, M),
+    "s3-public-access-block": (M, M, M),
+    "s3-tls-only": (M, M, M),
+    "s3-versioning": (M, M, M),
     "kms-rotation": (A, A, M),
     "secret-cmk": (M, M, M),
     "log-retention": (M, M, M),
@@ -372,6 +419,49 @@ def test_world_ingress_on_all_ports_is_reported_with_its_source():
     assert "::/0" in message and "all traffic" in message
 
 
+# (rule resource, found): what no-ssh asks of ingress, with VPC_A (10.30.0.0/16) in the stack.
+SSH_INGRESS = [
+    (res(SG_INGRESS_RULE, cidrIpv4="10.30.4.0/24", ipProtocol="tcp", fromPort=22, toPort=22), False),
+    (res(SG_INGRESS_RULE, referencedSecurityGroupId="sg-1", ipProtocol="tcp", fromPort=22, toPort=22), False),
+    (res(SG_INGRESS_RULE, cidrIpv4="203.0.113.0/24", ipProtocol="udp", fromPort=22, toPort=22), False),
+    (res(SG_INGRESS_RULE, cidrIpv4="203.0.113.0/24", ipProtocol="tcp", fromPort=443, toPort=443), False),
+    (res(SG_INGRESS_RULE, cidrIpv4="10.0.0.0/8", ipProtocol="tcp", fromPort=22, toPort=22), True),
+    (res(SG_INGRESS_RULE, cidrIpv4="198.51.100.7/32", ipProtocol="tcp", fromPort=0, toPort=65535), True),
+    (res(SG_INGRESS_RULE, cidrIpv6="::/0", ipProtocol="-1"), True),
+    (res(rules.SG_RULE, type="ingress", cidrBlocks=["198.51.100.0/24"], protocol="6", fromPort=22, toPort=22), True),
+    (res(rules.SG_RULE, type="egress", cidrBlocks=["0.0.0.0/0"], protocol="-1", fromPort=0, toPort=0), False),
+    (res(SECURITY_GROUP, ingress=[{"protocol": "tcp", "fromPort": 20, "toPort": 25, "cidrBlocks": ["192.0.2.0/24"]}]), True),
+    (res(SG_INGRESS_RULE, cidrIpv4=UNKNOWN, ipProtocol="tcp", fromPort=22, toPort=22), False),
+]
+
+
+@pytest.mark.parametrize(("rule", "found"), SSH_INGRESS, ids=[f"{r.type.rsplit(':', 1)[-1]}-{i}" for i, (r, _) in enumerate(SSH_INGRESS)])
+def test_no_ssh_from_outside_the_vpc(rule, found):
+    assert bool(rules.RULES_BY_ID["no-ssh"].findings([VPC_A, rule], "production")) is found
+
+
+def test_no_ssh_without_a_known_vpc_counts_every_cidr_as_outside():
+    private = res(SG_INGRESS_RULE, cidrIpv4="10.30.4.0/24", ipProtocol="tcp", fromPort=22, toPort=22)
+    assert rules.RULES_BY_ID["no-ssh"].findings([private], "production")
+    assert rules.RULES_BY_ID["no-ssh"].findings([res(VPC, "v", cidrBlock=UNKNOWN), private], "production")
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        (res(EKS_NODE_GROUP_COMPONENT, remoteAccess={"ec2SshKey": "ops"}), "remove remoteAccess"),
+        (res(rules.EKS_NODE_GROUP, remoteAccess=[{"ec2SshKey": "ops", "sourceSecurityGroupIds": ["sg-1"]}]), "remove remoteAccess"),
+        (res(LAUNCH_TEMPLATE, keyName="ops"), "remove keyName"),
+    ],
+    ids=["managed-node-group", "aws-node-group", "launch-template"],
+)
+def test_no_ssh_key_reaches_a_node(resource, message):
+    ((urn, found),) = rules.RULES_BY_ID["no-ssh"].findings([resource], "production")
+    assert urn == resource.urn and found.startswith(message)
+    # The launch-template rule no longer looks at SSH: one rule, one finding.
+    assert "eks-nodes-launch-template" not in {v.rule for v in rules.evaluate([resource], "production") if "SSH" in v.message}
+
+
 @pytest.mark.parametrize(
     ("config", "providers", "expected"),
     [
@@ -460,7 +550,51 @@ def _unprotected_db(p):
     state(p, RDS_INSTANCE, "platform-prod-db")["protect"] = False
 
 
+def _key_pair_on_nodes(p):
+    state(p, LAUNCH_TEMPLATE, "platform-prod-general-lt")["inputs"]["keyName"] = "ops"
+
+
+def _remote_access_on_nodes(p):
+    state(p, EKS_NODE_GROUP_COMPONENT, "platform-prod-general")["inputs"]["remoteAccess"] = {"ec2SshKey": "ops"}
+
+
+def _ssh_from_an_office(p):
+    # An extra rule on the nodes' group: tcp 22 from an office range outside the VPC.
+    rule = copy.deepcopy(state(p, SG_INGRESS_RULE, "platform-prod-redis-ingress"))
+    rule["urn"] = rule["urn"].replace("platform-prod-redis-ingress", "platform-prod-office-ssh")
+    rule["inputs"] = {"securityGroupId": UNKNOWN, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "198.51.100.0/24"}
+    rule.pop("propertyDependencies", None)
+    p["steps"].append({"op": "create", "urn": rule["urn"], "newState": rule})
+
+
+def _bucket_sse_s3(p):
+    rules_ = state(p, S3_ENCRYPTION, "platform-prod-trail-bucket-encryption")["inputs"]["rules"]
+    rules_[0]["applyServerSideEncryptionByDefault"] = {"sseAlgorithm": "AES256"}
+
+
+def _bucket_without_public_access_block(p):
+    p["steps"] = [s for s in p["steps"] if s["newState"]["type"] != S3_PUBLIC_ACCESS_BLOCK]
+
+
+def _bucket_policy_allows_plain_http(p):
+    inputs = state(p, S3_POLICY, "platform-prod-trail-bucket-policy")["inputs"]
+    document = json.loads(inputs["policy"])
+    document["Statement"] = [st for st in document["Statement"] if st["Effect"] != "Deny"]
+    inputs["policy"] = json.dumps(document)
+
+
+def _bucket_versioning_suspended(p):
+    state(p, S3_VERSIONING, "platform-prod-trail-bucket-versioning")["inputs"]["versioningConfiguration"] = {"status": "Suspended"}
+
+
 DOCTORED = [
+    ("launch-template-key-pair", _key_pair_on_nodes, "no-ssh", "platform-prod-general-lt"),
+    ("node-group-remote-access", _remote_access_on_nodes, "no-ssh", "platform-prod-general"),
+    ("ssh-from-outside-the-vpc", _ssh_from_an_office, "no-ssh", "platform-prod-office-ssh"),
+    ("trail-bucket-sse-s3", _bucket_sse_s3, "s3-encrypted", "platform-prod-trail-bucket-encryption"),
+    ("trail-bucket-without-public-access-block", _bucket_without_public_access_block, "s3-public-access-block", "platform-prod-trail-bucket"),
+    ("trail-bucket-plain-http", _bucket_policy_allows_plain_http, "s3-tls-only", "platform-prod-trail-bucket"),
+    ("trail-bucket-versioning-suspended", _bucket_versioning_suspended, "s3-versioning", "platform-prod-trail-bucket"),
     ("unencrypted-database", _unencrypted_db, "rds-storage-encrypted", "platform-prod-db"),
     ("public-database", _public_db, "rds-not-public", "platform-prod-db"),
     ("cache-without-tls", _cache_without_tls, "elasticache-in-transit", "platform-prod-redis"),
@@ -660,7 +794,8 @@ def test_pack_loads_as_a_crossguard_analyzer():
     levels = {p.name: p.enforcementLevel for p in info.policies}
     assert levels["rds-storage-encrypted"] == proto.MANDATORY and levels[pack.ADVISORIES] == proto.ADVISORY
     assert {p.name for p in info.policies if p.policy_type == proto.PolicyType.POLICY_TYPE_STACK} == {
-        "vpc-flow-logs", "default-sg-closed", "aws-rds-replica-managed-password", "aws-rds-replica-source-backups",
+        "vpc-flow-logs", "default-sg-closed", "eks-cluster-admin-teams", "no-ssh", "s3-encrypted", "s3-public-access-block", "s3-tls-only", "s3-versioning",
+        "aws-rds-replica-managed-password", "aws-rds-replica-source-backups",
         "aws-kms-policy-service-linked-role", "aws-eks-addon-after-nodes", pack.STACK_ADVISORIES,
     }
 

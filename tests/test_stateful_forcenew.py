@@ -206,8 +206,9 @@ def test_every_stateful_resource_is_covered(stack):
     found = {(s["type"], _suffix(s, stack)) for s in p.states if s["type"] in STATEFUL}
     covered = {(t, suffix) for t, suffixes in STATEFUL.items() for suffix in suffixes}
     # Every resource of a stateful type is listed (the runner's log group and the slow log
-    # are logs a replacement loses nothing of: out of scope, named here so none slips in).
-    assert found - covered <= {(LOG_GROUP, "runner-logs"), (LOG_GROUP, "redis-slow-log")}
+    # are logs a replacement loses nothing of: out of scope, named here so none slips in; the
+    # audit's session logs and trail bucket are held by tests/test_audit.py).
+    assert found - covered <= {(LOG_GROUP, "runner-logs"), (LOG_GROUP, "redis-slow-log"), (LOG_GROUP, "session-logs")}
     assert {(t, s) for t, s in covered if s != "db-replica-1"} <= found
 
 

@@ -24,13 +24,20 @@ Usage the price list cannot know is stated where it is assumed:
 - RDS backup storage stays within the free allowance (up to 100% of provisioned storage)
   and ElastiCache snapshots within the free one-snapshot allowance: priced as 0-quantity
   lines so the assumption is visible in the output.
+- The account's audit (only in the stack that owns it, `StackConfig.owns_audit`): the trail
+  is the account's first copy of management events, which CloudTrail delivers free (a
+  second trail, or an organization trail already logging the account, would bill every
+  event again); its log files and the session logs are `platform:cost.*` assumptions, held
+  at their steady state: a month's files kept as long as the lifecycle keeps them.
 
 Deliberately not priced (free tier, or too small and usage-driven to estimate honestly):
 RDS enhanced monitoring (RDSOSMetrics logs, within the CloudWatch free tier at 60 s) and
 Performance Insights (7-day retention is free), the RDS log exports and the Redis slow log
 (slow statements only), the off-hours EventBridge schedules (a few invocations a day, free
-tier), KMS and Secrets Manager API requests ($0.03 / $0.05 per 10k), CloudWatch Logs storage
-of the retained (compressed) logs, internet data transfer out, Cloudflare (Free plan).
+tier), KMS and Secrets Manager API requests ($0.03 / $0.05 per 10k; the trail's are shown as a
+zero line: CloudTrail's log file writes carry no key usage charge), CloudWatch Logs storage
+of the retained (compressed) logs except the session logs', internet data transfer out,
+Cloudflare (Free plan).
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ HOURS_PER_WEEK = Decimal(168)
 HOURS_PER_MONTH = 730
 _CENT = Decimal("0.01")
 # Component names, in the order the program builds them (and the report prints them).
-COMPONENTS = ("keys", "network", "cluster", "database", "cache", "edge", "app", "budget")
+COMPONENTS = ("keys", "network", "cluster", "database", "cache", "edge", "app", "budget", "audit")
 _DAYS_AWAKE = {"MON-FRI": 5, "MON-SAT": 6, "MON-SUN": 7}
 
 
@@ -256,6 +263,56 @@ def _budget(c: StackConfig, p: _Prices) -> Iterable[_Line]:
     yield _Line("budget", "budget", "AWS Budgets cost budget without actions", Decimal(1), "budget-month", p.unit("budget"))
 
 
+# Usage the audit lines assume when `platform:cost` does not say (CostAssumptions gains these
+# fields; until then the defaults apply): a month of the trail's (gzipped) log files, the
+# S3 PUTs that deliver them (about one log file per active Region every 5 minutes plus an
+# hourly digest file per Region for log file validation), and the session logs ingested.
+AUDIT_ASSUMPTIONS = {"trail_log_gb_per_month": 1.0, "trail_put_requests_per_month": 50_000, "session_log_ingest_gb_per_month": 0.1}
+# Days per 730-hour month: retention days over this are the months a month's data is kept.
+_DAYS_PER_MONTH = Decimal(HOURS_PER_MONTH) / 24
+
+
+def _assumed(c: StackConfig, field: str) -> Decimal:
+    return _d(getattr(c.cost, field, AUDIT_ASSUMPTIONS[field]))
+
+
+def _audit(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    if not c.owns_audit:
+        return  # another stack of the account builds (and pays for) the account's audit
+    audit = c.audit
+    yield _Line(
+        "audit", "trail", "CloudTrail management events, the account's first copy (free; a second copy is $2.00 per 100,000 events)",
+        Decimal(1), "trail-month", p.unit("cloudtrail_management_events_first_copy"),
+    )
+    # The lifecycle expires a log file after trail_retention_days, and keeps the version that
+    # leaves behind as many days again (noncurrent expiration): 2 x retention in all.
+    kept = Decimal(2 * audit.trail_retention_days) / _DAYS_PER_MONTH
+    monthly = _assumed(c, "trail_log_gb_per_month")
+    yield _Line(
+        "audit", "trail-bucket",
+        f"S3 Standard storage of the trail's log files at steady state (assumed: platform:cost.trail_log_gb_per_month, kept {audit.trail_retention_days} days current + {audit.trail_retention_days} noncurrent)",
+        monthly * kept, "GB-month", p.unit("s3_standard_storage"),
+    )
+    yield _Line(
+        "audit", "trail-bucket", "S3 PUT requests delivering log and digest files (assumed: platform:cost.trail_put_requests_per_month)",
+        _assumed(c, "trail_put_requests_per_month") / 1000, "1k requests", p.unit("s3_put_requests"),
+    )
+    yield _Line(
+        "audit", "trail", "KMS requests encrypting the log files (none billed: CloudTrail's reads and writes of its log files carry no key usage charge)",
+        Decimal(0), "10k requests", p.unit("kms_requests"),
+    )
+    ingest = _assumed(c, "session_log_ingest_gb_per_month")
+    yield _Line(
+        "audit", "session-logs", "Session Manager session logs ingested into CloudWatch Logs (assumed: platform:cost.session_log_ingest_gb_per_month)",
+        ingest, "GB", p.unit("cloudwatch_logs_ingest"),
+    )
+    yield _Line(
+        "audit", "session-logs",
+        f"session logs stored at steady state, {audit.session_log_retention_days}-day retention (as ingested; CloudWatch bills the compressed size, less)",
+        ingest * Decimal(audit.session_log_retention_days) / _DAYS_PER_MONTH, "GB-month", p.unit("cloudwatch_logs_storage"),
+    )
+
+
 # ---------------------------------------------------------------------------- public
 
 
@@ -285,7 +342,7 @@ def estimate(config: StackConfig, catalogue: prices.Catalogue | None = None) -> 
 
 
 def _lines(config: StackConfig, p: _Prices) -> list[_Line]:
-    return [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget) for line in part(config, p)]
+    return [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget, _audit) for line in part(config, p)]
 
 
 def _total(lines: list[_Line]) -> float:

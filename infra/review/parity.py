@@ -4,7 +4,8 @@ The seeds ask that staging be production's twin, only smaller. This compares two
 plans (stack names, or saved plan JSON files) and reports:
 - version drift: Kubernetes, engine and chart versions (fails);
 - component drift: a component, or a kind of resource within one, that exists in only one
-  of the two (fails);
+  of the two (fails), except the kinds a tier's config adds on purpose (BY_CONFIG: S3 Object
+  Lock on the audit bucket, production's), shown with the security settings;
 - security settings that differ (informational: the matrix lets staging keep fewer
   backups or run single-AZ, and the policy check decides what is allowed per tier).
 Sizing (classes, counts, storage, CIDRs, names) is never compared.
@@ -34,6 +35,14 @@ SECURITY: dict[str, tuple[str, ...]] = {
     "aws:rds/instance:Instance": ("storageEncrypted", "publiclyAccessible", "multiAz", "deletionProtection", "backupRetentionPeriod", "iamDatabaseAuthenticationEnabled", "enabledCloudwatchLogsExports", "skipFinalSnapshot"),
     "aws:elasticache/replicationGroup:ReplicationGroup": ("atRestEncryptionEnabled", "transitEncryptionEnabled", "automaticFailoverEnabled", "multiAzEnabled", "snapshotRetentionLimit"),
     "aws:ec2/flowLog:FlowLog": ("trafficType",),
+    "aws:s3/bucket:Bucket": ("objectLockEnabled",),
+    "aws:cloudtrail/trail:Trail": ("isMultiRegionTrail", "includeGlobalServiceEvents", "enableLogFileValidation", "kmsKeyId"),
+}
+
+# Kinds of resource a stack has or lacks by its config, not by drift: reported as security
+# settings that differ (the environment matrix: "CloudTrail (object lock)" in prod only).
+BY_CONFIG: dict[str, str] = {
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": "audit.object_lock_days",
 }
 
 
@@ -94,7 +103,10 @@ def compare(base: dict[str, Any], other: dict[str, Any], base_name: str = "base"
     base_kinds, other_kinds = _kinds(base), _kinds(other)
     for component, typ in sorted(base_kinds ^ other_kinds):
         where = base_name if (component, typ) in base_kinds else other_name
-        report.components.append(f"{component} {typ}: only in {where}")
+        if typ in BY_CONFIG:
+            report.security.append(f"{component} {typ}: only in {where} ({BY_CONFIG[typ]})")
+        else:
+            report.components.append(f"{component} {typ}: only in {where}")
     base_sec, other_sec = _values(base, SECURITY), _values(other, SECURITY)
     for typ, key in sorted(base_sec.keys() | other_sec.keys()):
         a, b = base_sec.get((typ, key), set()), other_sec.get((typ, key), set())
