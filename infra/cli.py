@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     review.add_argument("--open-prs", help="gc: `gh pr list --state open --json number`")
     review.add_argument("--now", help="gc: the time to judge by (ISO 8601, default now)")
     review.add_argument("--incoming", type=int, help="gc: a pull request about to get its environment (room is made for it)")
-    review.add_argument("--format", choices=("text", "json"), default="text", help="gc: output format")
+    review.add_argument("--format", choices=("text", "json", "tsv"), default="text", help="gc: output format (tsv: number<TAB>comment per line, for a shell loop)")
     review.add_argument("--outputs", help="comment: `pulumi stack output --json` of the review stack")
     review.set_defaults(module="infra.review.environments")
     return parser

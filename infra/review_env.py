@@ -72,13 +72,17 @@ def _bounded(name: str, limit: int) -> str:
     return f"{name[: limit - 9].rstrip('-_')}-{digest}"
 
 
-def hostname(pr: int, dev_host: str) -> str:
+def hostname(pr: int, dev_host: str, domain: str | None = None) -> str:
     """`api-dev.example.com` -> `pr-123-api-dev.example.com`: the same zone, one label longer.
+
+    A record at the zone's apex (`dev_host == domain`) gets `pr-123.<domain>`.
 
     One label under the same parent keeps the record in dev's Cloudflare zone, and covered by
     a `*.<parent>` certificate should dev's load balancer carry one.
     """
     host = dev_host.strip().rstrip(".").lower()
+    if domain is not None and host == domain.strip().rstrip(".").lower():
+        return f"{_bounded(f'pr-{pr}', DNS_LABEL_MAX)}.{host}"
     first, _, rest = host.partition(".")
     if not first or not rest:
         raise ValueError(f"{dev_host!r} is not a hostname with a parent domain")
@@ -104,13 +108,13 @@ class Names:
         return f"https://{self.web_host}"
 
 
-def names(pr: int, api_host: str, web_host: str) -> Names:
+def names(pr: int, api_host: str, web_host: str, domain: str | None = None) -> Names:
     if not 1 <= pr <= PR_MAX:
         raise ValueError(f"pull request number {pr} outside 1..{PR_MAX}")
     namespace = _bounded(f"pr-{pr}", DNS_LABEL_MAX)
     database = _bounded(f"pr_{pr}", PG_IDENTIFIER_MAX)
     role = _bounded(f"pr_{pr}_app", PG_IDENTIFIER_MAX)
-    return Names(pr, namespace, database, role, hostname(pr, api_host), hostname(pr, web_host))
+    return Names(pr, namespace, database, role, hostname(pr, api_host, domain), hostname(pr, web_host, domain))
 
 
 def host_of(url: str) -> str:
@@ -229,12 +233,17 @@ def expired(last_push: datetime.datetime, now: datetime.datetime, ttl_days: int)
     return _utc(now) - _utc(last_push) >= datetime.timedelta(days=ttl_days)
 
 
-def to_evict(envs: Sequence[Env], cap: int) -> list[Eviction]:
-    """Never more than `cap`: the oldest by last push go (ties: the lower number, the older PR)."""
+def to_evict(envs: Sequence[Env], cap: int, room: int | None = None) -> list[Eviction]:
+    """Never more than `cap`: the oldest by last push go (ties: the lower number, the older PR).
+
+    `room`: how many of `envs` may stay when that is fewer than `cap` (one is about to be
+    created); the comment still names the cap.
+    """
     if cap < 0:
         raise ValueError("cap must be at least 0")
+    keep = cap if room is None else max(0, min(room, cap))
     ordered = sorted(envs, key=lambda e: (_utc(e.last_push), e.pr))
-    excess = ordered[: max(0, len(ordered) - cap)]
+    excess = ordered[: max(0, len(ordered) - keep)]
     return [
         Eviction(
             e.pr,
@@ -274,8 +283,7 @@ def collect(
             ))
         else:
             alive.append(env)
-    room = cap - 1 if incoming is not None else cap
-    out += to_evict(alive, max(room, 0))
+    out += to_evict(alive, cap, room=cap - 1 if incoming is not None else None)
     return out
 
 

@@ -262,3 +262,9 @@ def test_dev_with_the_maximum_of_review_environments_stays_within_its_budget():
     assert not one["unpriced"]
     total = dev["monthly_total"] + review.max_environments * one["monthly_total"]
     assert total <= cfg.budget.monthly_limit_usd, f"dev ${dev['monthly_total']} + {review.max_environments} x ${one['monthly_total']} = ${total:.2f} > ${cfg.budget.monthly_limit_usd}"
+
+
+def test_to_evict_with_room_for_one_more_names_the_cap():
+    envs = [Env(1, t("2026-12-01T01:00:00Z")), Env(2, t("2026-12-01T02:00:00Z")), Env(3, t("2026-12-01T03:00:00Z"))]
+    assert review_env.to_evict(envs, 3, room=2) == [Eviction(1, "cap", cap_comment(1, 3, "2026-12-01 01:00 UTC"))]
+    assert review_env.to_evict(envs, 3, room=5) == []

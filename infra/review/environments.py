@@ -3,7 +3,7 @@
     review plan --pr N [--json]     the review program (review/__main__.py) under the mocks
                                     harness for stack pr-N, its StackReference answered by
                                     dev's offline plan: the resources it creates, its cost
-    review gc --stacks FILE --open-prs FILE [--now ISO] [--incoming N] [--format text|json]
+    review gc --stacks FILE --open-prs FILE [--now ISO] [--incoming N] [--format text|json|tsv]
                                     which review environments to destroy now (closed pull
                                     request, past the TTL, over the cap) and the comment each
                                     pull request gets; TTL and cap from the review program's
@@ -191,7 +191,10 @@ def run(args: Any) -> int:
                 return 2
             now = _time(args.now) if args.now else datetime.datetime.now(datetime.timezone.utc)
             evictions = gc(_read_json(args.stacks) or [], _read_json(args.open_prs) or [], now, config, args.incoming)
-            if args.format == "json":
+            if args.format == "tsv":
+                for e in evictions:
+                    print(f"{e.pr}\t{e.comment}")
+            elif args.format == "json":
                 print(json.dumps([{"pr": e.pr, "stack": f"pr-{e.pr}", "reason": e.reason, "comment": e.comment} for e in evictions]))
             else:
                 for e in evictions:
