@@ -99,9 +99,8 @@ class ReviewEnvironment(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReviewEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:review:ReviewEnvironment", name, None, opts)
-        # validate: names and config are validated by infra/review_env.py; the quota is ours.
-        if args.cpu_millicores <= 0 or args.memory_mib <= 0:
-            raise ValueError("ReviewEnvironment needs a positive CPU and memory quota")
+        # validate: the names, the quota and the teardown flag come validated from
+        # infra/review_env.py (parse_config's ranges, names' limits): nothing left to refuse here.
 
         # derive
         n = args.names
