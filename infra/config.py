@@ -640,9 +640,10 @@ class AuditConfig(_Section):
     # CloudTrail's own event history keeps 90 days; a year is CIS's minimum for audit logs.
     trail_retention_days: int = Field(365, ge=90, le=3653)
     # S3 Object Lock on the trail bucket, in days (0: none): COMPLIANCE mode, so no one, the
-    # root user included, deletes or overwrites a log file younger than this. The bucket
-    # must be created with Object Lock (it cannot be added later without AWS support), so
-    # turning it on later replaces the bucket.
+    # root user included, deletes or overwrites a log file younger than this. Turning it on
+    # later is an in-place change (S3 user guide, "Enable Object Lock on an existing S3
+    # bucket"); S3 never turns it off, and 0 on a locked bucket only drops the default
+    # retention (production's floor refuses that).
     object_lock_days: int = Field(365, ge=0, le=3653)
     # Session Manager shell sessions (the only way onto a node: no SSH) are logged to a
     # KMS-encrypted CloudWatch log group kept this many days.
@@ -674,6 +675,13 @@ class CostAssumptions(_Section):
     log_ingest_gb_per_month: float = Field(10, ge=0)
     flow_log_ingest_gb_per_month: float = Field(5, ge=0)
     load_balancer_lcu: float = Field(1, ge=0)
+    # The audit owner's trail (infra/components/audit.py): a month of gzipped CloudTrail log
+    # files (AWS says a typical trail's S3 charges stay under $3/month), the PUTs that deliver
+    # them (about one file per active Region every 5 minutes, plus an hourly digest per
+    # Region), and the Session Manager logs ingested (break-glass shell sessions only).
+    trail_log_gb_per_month: float = Field(1.0, ge=0)
+    trail_put_requests_per_month: int = Field(50_000, ge=0)
+    session_log_ingest_gb_per_month: float = Field(0.1, ge=0)
 
 
 # The repository a runner serves, "owner/name" (GitHub's rules for both parts).

@@ -243,14 +243,10 @@ def test_only_the_audit_owner_prices_the_audit():
     assert {i["resource"] for i in own["items"] if i["component"] == "audit"} == {"trail", "trail-bucket", "session-logs"}
 
 
-def test_audit_assumptions_come_from_platform_cost_when_it_has_them():
-    from types import SimpleNamespace
-
-    from infra.cost.model import AUDIT_ASSUMPTIONS
-
+def test_audit_assumptions_come_from_platform_cost():
     base = stack_config("prod")
-    more = base.model_copy(update={"cost": SimpleNamespace(**base.cost.model_dump(), trail_log_gb_per_month=2, trail_put_requests_per_month=100_000, session_log_ingest_gb_per_month=1)})
-    assert AUDIT_ASSUMPTIONS == {"trail_log_gb_per_month": 1.0, "trail_put_requests_per_month": 50_000, "session_log_ingest_gb_per_month": 0.1}
+    assert (base.cost.trail_log_gb_per_month, base.cost.trail_put_requests_per_month, base.cost.session_log_ingest_gb_per_month) == (1.0, 50_000, 0.1)
+    more = base.model_copy(update={"cost": base.cost.model_copy(update={"trail_log_gb_per_month": 2, "trail_put_requests_per_month": 100_000, "session_log_ingest_gb_per_month": 1})})
     assert _line(estimate(more), "trail-bucket", "S3 Standard storage")["monthly"] == 7.73  # 336.263 GB-month x 0.023
     assert _line(estimate(more), "trail-bucket", "S3 PUT")["monthly"] == 0.50
     assert _line(estimate(more), "session-logs", "Session Manager")["monthly"] == 0.50

@@ -263,17 +263,12 @@ def _budget(c: StackConfig, p: _Prices) -> Iterable[_Line]:
     yield _Line("budget", "budget", "AWS Budgets cost budget without actions", Decimal(1), "budget-month", p.unit("budget"))
 
 
-# Usage the audit lines assume when `platform:cost` does not say (CostAssumptions gains these
-# fields; until then the defaults apply): a month of the trail's (gzipped) log files, the
-# S3 PUTs that deliver them (about one log file per active Region every 5 minutes plus an
-# hourly digest file per Region for log file validation), and the session logs ingested.
-AUDIT_ASSUMPTIONS = {"trail_log_gb_per_month": 1.0, "trail_put_requests_per_month": 50_000, "session_log_ingest_gb_per_month": 0.1}
 # Days per 730-hour month: retention days over this are the months a month's data is kept.
 _DAYS_PER_MONTH = Decimal(HOURS_PER_MONTH) / 24
 
 
 def _assumed(c: StackConfig, field: str) -> Decimal:
-    return _d(getattr(c.cost, field, AUDIT_ASSUMPTIONS[field]))
+    return _d(getattr(c.cost, field))
 
 
 def _audit(c: StackConfig, p: _Prices) -> Iterable[_Line]:
