@@ -939,12 +939,29 @@ def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
     if c.app.external_services == "mock" and c.tier == "production":
         raise ConfigError(f"{PROJECT}:app.external_services", "'mock' is not allowed in a production tier; use live")
     _check_access(c)
+    if c.owns_audit and len(audit_bucket_name(c.name, c.aws.region, c.account.id)) > BUCKET_NAME_MAX:
+        bucket = audit_bucket_name(c.name, c.aws.region, c.account.id)
+        raise ConfigError(
+            f"{PROJECT}:environment",
+            f"'{c.environment}' is too long for the audit trail's bucket {bucket} ({len(bucket)} characters; S3 allows {BUCKET_NAME_MAX})",
+        )
     if c.runner is not None and c.tier == "production" and c.runner.log_retention_days < 365:
         raise ConfigError(f"{PROJECT}:runner.log_retention_days", "must be at least 365 in a production tier (every log is kept a year)")
 
 
 # What each grant allows that counts as writing, per TeamAccess field (TeamAccess.writes).
 _WRITE_GRANTS = {"cluster": ("edit", "admin", "cluster_admin"), "database": ("read_write",), "aws": ("power_user", "administrator")}
+
+
+# S3 bucket names: 3 to 63 lowercase letters, digits, hyphens and dots (S3 user guide,
+# "General purpose bucket naming rules").
+BUCKET_NAME_MAX = 63
+
+
+def audit_bucket_name(name: str, region: str, account_id: str) -> str:
+    """The trail's bucket (infra/components/audit.py): S3 names are global, so the account and
+    region make it the account's own."""
+    return f"{name}-cloudtrail-{account_id}-{region}"
 
 
 def _check_access(c: StackConfig) -> None:

@@ -352,6 +352,16 @@ def test_bad_account_config_is_one_line(stack, account_section, message):
     assert str(err.value) == message
 
 
+def test_an_environment_name_too_long_for_the_trail_bucket_is_refused():
+    # Short enough for the load balancer and the node groups; with the account and a long
+    # region the bucket name is 65 characters.
+    env = "prod-customers-eu"
+    with pytest.raises(ConfigError) as err:
+        config.parse({**raw_of("prod"), "environment": env}, stack=env, aws={"region": "ap-southeast-2"}, secret_keys=frozenset(config.SECRET_KEYS), other_accounts={})
+    bucket = f"platform-{env}-cloudtrail-123456789012-ap-southeast-2"
+    assert str(err.value) == f"platform:environment: '{env}' is too long for the audit trail's bucket {bucket} (65 characters; S3 allows 63)"
+
+
 def test_a_stack_that_leaves_the_audit_elsewhere_has_no_audit_section():
     with pytest.raises(ConfigError) as err:
         parse("dev", audit={"trail_retention_days": 365})

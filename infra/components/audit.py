@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import PROJECT, AuditConfig, ProtectionConfig, StackConfig
+from infra.config import PROJECT, AuditConfig, ProtectionConfig, StackConfig, audit_bucket_name
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 # The name Session Manager reads its account-wide preferences from (Systems Manager user
@@ -77,8 +77,8 @@ def trail_arn(name: str, region: str, account_id: str) -> str:
 
 
 def bucket_name(name: str, region: str, account_id: str) -> str:
-    # S3 names are global: the account and region make this one the account's own.
-    return f"{name}-cloudtrail-{account_id}-{region}"
+    # Config load holds its length to S3's limit (infra.config.audit_bucket_name).
+    return audit_bucket_name(name, region, account_id)
 
 
 def session_log_group_name(cfg: StackConfig) -> str:
