@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from infra import dbroles
 from infra.data import copy as datacopy
 from infra.data import masking
 from infra.data.copy import CopyError, Masker
@@ -129,12 +130,20 @@ def fetch(postgres, dbname: str, sql: str, *params) -> list[tuple]:
         return conn.execute(sql, params or None).fetchall()
 
 
-@pytest.fixture
-def server(postgres):
-    """A fresh source (populated) and target (yesterday's staging, one marker row)."""
+def drop_copies(postgres) -> None:
     with postgres.as_superuser("postgres") as conn:
         for name in databases(postgres):
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def server(postgres):
+    """A fresh source (populated) and target (yesterday's staging, one marker row); dropped after.
+
+    Dropped after, too: a database holding objects or grants of the platform roles would
+    stop tests/test_dbroles_sql.py from dropping those roles (DROP OWNED is per database).
+    """
+    drop_copies(postgres)
     with postgres.as_master("postgres") as conn:
         conn.execute(f"CREATE DATABASE {SOURCE}")
         conn.execute(f"CREATE DATABASE {TARGET}")
@@ -143,7 +152,8 @@ def server(postgres):
     with postgres.as_master(TARGET) as conn:
         conn.execute("CREATE TABLE yesterday (note text)")
         conn.execute("INSERT INTO yesterday VALUES ('staging as it was')")
-    return postgres
+    yield postgres
+    drop_copies(postgres)
 
 
 def run_copy(postgres, tmp_path: Path, the_rules: masking.MaskingRules | None = None, key: bytes = KEY, name: str = "dump.tar.gz") -> datacopy.Report:
@@ -325,3 +335,37 @@ def test_the_cli_runs_the_copy_and_writes_its_report(server, tmp_path):
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, "check: every column of app classified in " + str(rules_file) + ", no PII kept\n", "")
     no_key = subprocess.run([*command, "dump", "--rules", str(rules_file), "--out", str(tmp_path / "x.tar.gz")], env={**env, "DATA_MASKING_KEY": "short"}, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (no_key.returncode, no_key.stdout, no_key.stderr) == (1, "", "error: DATA_MASKING_KEY: 5 bytes; allowed: at least 32 bytes (openssl rand -hex 32)\n")
+
+
+def test_with_an_owner_and_the_roles_script_the_app_uses_the_swapped_database(server, tmp_path):
+    # The same passwords and salt as tests/test_dbroles_sql.py: roles are cluster-wide, and
+    # that module's fixture sets them again before each of its tests anyway.
+    passwords = {dbroles.APP_ROLE: "app-password-1", dbroles.MIGRATOR_ROLE: "migrator-password-1"}
+    verifiers = {role: dbroles.scram_sha256_verifier(password, bytes(range(16))) for role, password in passwords.items()}
+    variables = {dbroles.VERIFIER_VARIABLES[role]: verifier for role, verifier in verifiers.items()}
+    applied = server.psql(dbroles.roles_sql(), variables=variables, dbname=TARGET)  # staging's roles, as the roles Job left them
+    assert (applied.returncode, applied.stderr) == (0, "")
+    with server.as_master(SOURCE) as source:
+        datacopy.dump(source, rules(), Masker(KEY), tmp_path / "dump.tar.gz")
+    url = make_conninfo(**server.conninfo(server.master, server.master_password, "postgres"))
+    report = datacopy.restore(tmp_path / "dump.tar.gz", connector(server), TARGET, owner=dbroles.MIGRATOR_ROLE, before_swap=datacopy.roles_hook(url, verifiers))
+    assert report.outcome == "swapped"
+    assert fetch(server, TARGET, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'app'") == [("app_migrator",)]
+    with server.connect(dbroles.APP_ROLE, passwords[dbroles.APP_ROLE], TARGET) as app:  # search_path app, as in staging
+        assert app.execute("SELECT count(*) FROM users").fetchone() == (3,)
+        app.execute("INSERT INTO events (user_id, title, starts_at) VALUES (1, 'after the copy', now())")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("CREATE TABLE app.mine (x int)")
+
+
+def test_a_failing_roles_script_leaves_the_target_untouched(server, tmp_path):
+    with server.as_master(SOURCE) as source:
+        datacopy.dump(source, rules(), Masker(KEY), tmp_path / "dump.tar.gz")
+    url = make_conninfo(**server.conninfo(server.master, server.master_password, "postgres"))
+    bad = datacopy.roles_hook(url, {dbroles.APP_ROLE: "not-a-verifier", dbroles.MIGRATOR_ROLE: "not-a-verifier"})
+    with pytest.raises(CopyError) as error:
+        datacopy.restore(tmp_path / "dump.tar.gz", connector(server), TARGET, before_swap=bad)
+    assert str(error.value).startswith("restore: the roles script failed on copy_target_copy_")
+    assert "psql variable app_verifier is not a SCRAM-SHA-256 verifier" in str(error.value)
+    assert databases(server) == [SOURCE, TARGET]
+    assert fetch(server, TARGET, "SELECT note FROM yesterday") == [("staging as it was",)]

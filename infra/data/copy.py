@@ -47,7 +47,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 from infra.data import pii
 from infra.data.masking import ALLOWED_TYPES, MASKING_RULES, RULES, TEXT_TYPES, Masker, MaskingRules, RulesError
@@ -470,13 +470,24 @@ def read_manifest(archive: tarfile.TarFile) -> dict[str, Any]:
     return manifest
 
 
-def restore(dump_path: str | Path, connect, target: str, report: Report | None = None, verify_rows: int = VERIFY_ROWS) -> Report:
+def restore(
+    dump_path: str | Path,
+    connect,
+    target: str,
+    report: Report | None = None,
+    verify_rows: int = VERIFY_ROWS,
+    owner: str | None = None,
+    before_swap: Callable[[str], None] | None = None,
+) -> Report:
     """Restore the dump into a new database beside `target`, verify it, swap it in.
 
     `connect(dbname)` returns an autocommit psycopg connection to the target server as the
     restoring role (it needs CREATEDB and must own `target`); `connect(None)` one to its
-    maintenance database. On any failure before the swap the new database is dropped and
-    `target` is as it was.
+    maintenance database. `owner`: the role that creates (so owns) every object, as the
+    migrator owns the app's tables (the restoring role must be able to SET ROLE to it).
+    `before_swap(new_database)` runs after the load, before the checks: the roles script
+    (`roles_hook`) gives the app its grants there. On any failure before the swap the new
+    database is dropped and `target` is as it was.
     """
     report = report or Report(started=now())
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
@@ -490,7 +501,12 @@ def restore(dump_path: str | Path, connect, target: str, report: Report | None =
             admin.execute(f"CREATE DATABASE {ident(new)}")
             try:
                 with connect(new) as conn:
-                    _load(conn, archive, manifest)
+                    _load(conn, archive, manifest, new, owner)
+                if before_swap is not None:
+                    before_swap(new)
+                with connect(new) as conn:
+                    if owner:  # the restoring role reads the owner's tables as the owner
+                        conn.execute(f"SET ROLE {ident(owner)}")
                     _verify(conn, manifest, verify_rows)
                 report.previous = _swap(admin, new, target, stamp)
             except BaseException:
@@ -502,9 +518,13 @@ def restore(dump_path: str | Path, connect, target: str, report: Report | None =
     return report
 
 
-def _load(conn, archive: tarfile.TarFile, manifest: dict[str, Any]) -> None:
+def _load(conn, archive: tarfile.TarFile, manifest: dict[str, Any], database: str, owner: str | None) -> None:
+    if owner:  # the owner creates the schemas: it needs CREATE on the (new, empty) database
+        conn.execute(f"GRANT CREATE ON DATABASE {ident(database)} TO {ident(owner)}")
     with conn.transaction():
         conn.execute("SET LOCAL search_path = pg_catalog")
+        if owner:
+            conn.execute(f"SET LOCAL ROLE {ident(owner)}")
         for statement in manifest["before"]:
             conn.execute(statement)
         for table in manifest["tables"]:
@@ -558,6 +578,38 @@ def _verify(conn, manifest: dict[str, Any], verify_rows: int) -> None:
             _stop(problems)
 
 
+def roles_hook(url: str, verifiers: dict[str, str]) -> Callable[[str], None]:
+    """`before_swap` that runs the roles script (infra/dbroles.py) with psql on the new database.
+
+    The new database has none of the target's grants (they are per database): the same
+    script the roles Job runs gives them, with the verifiers of that Job's Secret
+    (APP_VERIFIER, MIGRATOR_VERIFIER), before anything is swapped.
+    """
+    import shutil
+    import subprocess
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from infra import dbroles
+
+    def run(database: str) -> None:
+        info = conninfo_to_dict(url)
+        password = info.pop("password", None)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        if password is not None:
+            env["PGPASSWORD"] = str(password)  # not on the command line, where ps shows it
+        command = [shutil.which("psql") or "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", make_conninfo(**{**info, "dbname": database})]
+        for role, variable in dbroles.VERIFIER_VARIABLES.items():
+            command += ["-v", f"{variable}={verifiers[role]}"]
+        done = subprocess.run(command, input=dbroles.roles_sql(), env=env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            last = next((line.split("ERROR:", 1)[1].strip() for line in lines if "ERROR:" in line), lines[-1] if lines else f"exit {done.returncode}")
+            raise CopyError(f"restore: the roles script failed on {database}: {last}; allowed: a run that succeeds (the roles Job's credentials)")
+
+    return run
+
+
 def _swap(admin, new: str, target: str, stamp: str) -> str:
     """Rename `target` away and `new` into its place in one transaction; the previous name ('' if none)."""
     exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone()
@@ -589,13 +641,15 @@ def _swap(admin, new: str, target: str, stamp: str) -> str:
 USAGE = """\
 usage: python -m infra.data.copy check   [--rules FILE]
        python -m infra.data.copy dump    [--rules FILE] --out DUMP.tar.gz [--report FILE]
-       python -m infra.data.copy restore --dump DUMP.tar.gz --target DATABASE [--report FILE]
-       python -m infra.data.copy run     [--rules FILE] --target DATABASE [--report FILE]
+       python -m infra.data.copy restore --dump DUMP.tar.gz --target DATABASE [--owner ROLE] [--roles] [--report FILE]
+       python -m infra.data.copy run     [--rules FILE] --target DATABASE [--owner ROLE] [--roles] [--report FILE]
 
 The source is $SOURCE_DATABASE_URL (prod's read replica), the target server
 $TARGET_DATABASE_URL (any database there; the restore connects to it to create, swap and
-drop), the masking key $DATA_MASKING_KEY (at least 32 bytes). --report writes the run's
-report as JSON; the text report goes to stdout."""
+drop), the masking key $DATA_MASKING_KEY (at least 32 bytes). --owner: the role that owns
+the restored objects (app_migrator); --roles: run the roles script (infra/dbroles.py) on
+the new database before the swap, with $APP_VERIFIER and $MIGRATOR_VERIFIER (the roles
+Job's Secret). --report writes the run's report as JSON; the text report goes to stdout."""
 
 
 def _connector(url: str):
@@ -617,6 +671,21 @@ def _env(name: str) -> str:
     return value
 
 
+def _restore(args, dump_path: str | Path, report: Report) -> None:
+    url = _env("TARGET_DATABASE_URL")
+    hook = None
+    if args.roles:
+        from infra import dbroles
+
+        names = {role: variable.upper() for role, variable in dbroles.VERIFIER_VARIABLES.items()}
+        verifiers = {role: os.environ.get(name, "") for role, name in names.items()}
+        for role, name in names.items():
+            if not verifiers[role].startswith("SCRAM-SHA-256$"):
+                raise CopyError(f"{name}: not a SCRAM-SHA-256 verifier; allowed: the roles Job's {name} (infra.dbroles.scram_sha256_verifier)")
+        hook = roles_hook(url, verifiers)
+    restore(dump_path, _connector(url), args.target, report, owner=args.owner, before_swap=hook)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -631,6 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump")
     parser.add_argument("--target")
     parser.add_argument("--report")
+    parser.add_argument("--owner")
+    parser.add_argument("--roles", action="store_true")
     args = parser.parse_args(argv)
     report = Report(started=now())
     try:
@@ -655,12 +726,12 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     dump(source, rules, masker, out, args.rules, report)
                     if args.command == "run":
-                        restore(out, _connector(_env("TARGET_DATABASE_URL")), args.target, report)
+                        _restore(args, out, report)
                 finally:
                     if args.command == "run":
                         Path(out).unlink(missing_ok=True)
         else:
-            restore(args.dump, _connector(_env("TARGET_DATABASE_URL")), args.target, report)
+            _restore(args, args.dump, report)
         if args.command == "dump":
             report.outcome, report.finished = "dumped", now()
     except (CopyError, RulesError, psycopg.Error) as error:
