@@ -18,6 +18,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from infra import review_env, runtime_config
+from infra.components.review_env import seed_script
 from infra.config import ConfigError
 from infra.offline.harness import ROOT, reference_of, run_program, secret_values_of
 from infra.offline.plan import to_preview_json
@@ -109,11 +110,12 @@ def test_the_database_job_runs_create_sql_from_platform_db_as_dev_master():
     dev_run, run, _ = review()
     job = one(run, "kubernetes:batch/v1:Job", "pr-123-db-create").inputs
     sql = review_env.create_sql(123)
+    seed = seed_script(review_env.names(123, "api-dev.example.com", "dev.example.com"))
     assert job["metadata"]["namespace"] == "platform-db"
-    assert job["metadata"]["name"] == f"review-pr-123-create-{review_env.sql_digest(sql)}"
+    assert job["metadata"]["name"] == f"review-pr-123-create-{review_env.sql_digest(sql + seed)}"
     [container] = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["sh", "-c", 'exec psql -X -v ON_ERROR_STOP=1 -v role_verifier="$ROLE_VERIFIER" -f /sql/review.sql']
-    assert one(run, "kubernetes:core/v1:ConfigMap", "pr-123-db-sql").inputs["data"] == {"review.sql": sql}
+    assert container["command"] == ["sh", "-c", 'psql -X -v ON_ERROR_STOP=1 -v role_verifier="$ROLE_VERIFIER" -f /sql/review.sql && PGDATABASE=pr_123 exec psql -X -v ON_ERROR_STOP=1 -f /sql/seed.sql']
+    assert one(run, "kubernetes:core/v1:ConfigMap", "pr-123-db-sql").inputs["data"] == {"review.sql": sql, "seed.sql": seed}
     creds = one(run, "kubernetes:core/v1:Secret", "pr-123-db-credentials").inputs
     assert creds["metadata"] == {"name": "review-pr-123-db", "namespace": "platform-db", "labels": {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/name": "review-db"}}
     assert secret(creds["stringData"])

@@ -154,3 +154,27 @@ def test_create_refuses_a_missing_or_plain_password(postgres, pr, vars_, message
     code, _, stderr = run(postgres, review_env.create_sql(pr), variables=vars_)
     assert code == 3 and message in stderr
     assert catalog(postgres, pr) == {"database": [], "role": []}
+
+
+def test_seed_data_loads_as_the_role_and_twice_is_the_same(postgres, pr):
+    """The create Job's second step: dev's fixtures in the review database, owned by its role."""
+    from infra.components.review_env import seed_script
+
+    create(postgres, pr)
+    n = review_env.names(pr, "a.example.com", "b.example.com")
+    script = seed_script(n)
+    for _ in range(2):
+        assert run_in(postgres, script, n.database) == (0, "", "")
+    with login(postgres, pr, n.database) as conn:
+        users = conn.execute("SELECT count(*) FROM app.users").fetchone()[0]
+        events = conn.execute("SELECT count(*) FROM app.events").fetchone()[0]
+        owners = conn.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'app'").fetchall()
+    from infra.data import seed as seed_data
+
+    fixtures = seed_data.load_fixtures()
+    assert (users, events, owners) == (len(fixtures.users), len(fixtures.events), [(n.role,)])
+
+
+def run_in(postgres, script: str, dbname: str) -> tuple[int, str, str]:
+    result = postgres.psql(script, dbname=dbname)
+    return result.returncode, result.stdout, result.stderr

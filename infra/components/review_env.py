@@ -17,8 +17,9 @@ Creates (the environment, `teardown` false):
 - `{name}-db-credentials` (Secret `review-pr-<n>-db`, the master's PG* variables and the
   verifier) and `{name}-db-sql` (ConfigMap `review-pr-<n>-sql`), both in `platform-db`;
 - `{name}-db-create`: the Job `review-pr-<n>-create-<digest>` running create_sql (the
-  database `pr_<n>` owned by the login role `pr_<n>_app`); the digest is the SQL's, so an
-  edit of the SQL runs it again, and it is idempotent;
+  database `pr_<n>` owned by the login role `pr_<n>_app`), then dev's seed data in it
+  (`seed_script`, as that role); the digest is the scripts', so an edit of the SQL or of the
+  fixtures runs it again, and both are idempotent;
 - `{name}-app-secrets` (Secret `app-secrets`: the keys of infra.runtime_config.SECRET_KEYS,
   DATABASE_URL to its own database as its own role, written after the Job completed) and
   `{name}-app-config` (ConfigMap `app-config`) in `pr-<n>`;
@@ -48,11 +49,13 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import dbroles, review_env, runtime_config
+from infra.data import seed as seed_data
 from infra.versions import POSTGRES_CLIENT_IMAGE
 
 # dev's namespace for the database Jobs (infra/components/db_roles.py creates it).
 DB_JOB_NAMESPACE = "platform-db"
 SQL_FILE = "review.sql"
+SEED_FILE = "seed.sql"
 IMAGE_UID = 70  # the alpine postgres image's `postgres` user
 ACTIVE_DEADLINE_SECONDS = 600
 API_TTL = 300
@@ -60,6 +63,17 @@ AUTO_TTL = 1  # Cloudflare's "automatic", required for proxied records
 # Containers that state no requests get these (the LimitRange), so the quota admits them.
 DEFAULT_REQUESTS = {"cpu": "50m", "memory": "64Mi"}
 DEFAULT_LIMITS = {"memory": "256Mi"}
+
+
+def seed_script(names: review_env.Names) -> str:
+    """dev's seed data (data/seed.yaml, infra/data/seed.py) for the review database, idempotent.
+
+    Run by the create Job after create_sql, as the master connected to the review database:
+    SET ROLE first, so the schema and rows belong to the pull request's role, as if its app had
+    made them (the master holds SET on it, create_sql grants it).
+    """
+    seed_data.check_tier("review")
+    return "\n".join(["\\set ON_ERROR_STOP on", "SET client_min_messages = warning;", f"SET ROLE {names.role};", seed_data.seed_sql(seed_data.load_fixtures())])
 
 
 @dataclass(frozen=True)
@@ -107,7 +121,10 @@ class ReviewEnvironment(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         prefix = f"review-pr-{n.pr}"
         sql = review_env.drop_sql(n.pr) if args.teardown else review_env.create_sql(n.pr)
-        job = f"{prefix}-{'drop' if args.teardown else 'create'}-{review_env.sql_digest(sql)}"
+        seed = "" if args.teardown else seed_script(n)
+        scripts = {SQL_FILE: sql, **({SEED_FILE: seed} if seed else {})}
+        # The digest of every script: an edit of the SQL or of the fixtures runs the Job again.
+        job = f"{prefix}-{'drop' if args.teardown else 'create'}-{review_env.sql_digest(sql + seed)}"
 
         # children: the database Job, for both create and teardown
         verifier: pulumi.Output[str] | None = None
@@ -146,10 +163,17 @@ class ReviewEnvironment(pulumi.ComponentResource):
         script = k8s.core.v1.ConfigMap(
             f"{name}-db-sql",
             metadata=_meta(f"{prefix}-sql", DB_JOB_NAMESPACE, "review-db"),
-            data={SQL_FILE: sql},
+            data=scripts,
             opts=child,
         )
-        variables = f' -v {review_env.VERIFIER_VARIABLE}="$ROLE_VERIFIER"' if not args.teardown else ""
+        if args.teardown:
+            command = f"exec psql -X -v ON_ERROR_STOP=1 -f /sql/{SQL_FILE}"
+        else:
+            # The database and its role (against `postgres`), then the seed data in it.
+            command = (
+                f'psql -X -v ON_ERROR_STOP=1 -v {review_env.VERIFIER_VARIABLE}="$ROLE_VERIFIER" -f /sql/{SQL_FILE}'
+                f" && PGDATABASE={n.database} exec psql -X -v ON_ERROR_STOP=1 -f /sql/{SEED_FILE}"
+            )
         db_job = k8s.batch.v1.Job(
             f"{name}-db-{'drop' if args.teardown else 'create'}",
             metadata=_meta(job, DB_JOB_NAMESPACE, "review-db"),
@@ -171,7 +195,7 @@ class ReviewEnvironment(pulumi.ComponentResource):
                             k8s.core.v1.ContainerArgs(
                                 name="psql",
                                 image=POSTGRES_CLIENT_IMAGE,
-                                command=["sh", "-c", f"exec psql -X -v ON_ERROR_STOP=1{variables} -f /sql/{SQL_FILE}"],
+                                command=["sh", "-c", command],
                                 env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name))],
                                 volume_mounts=[k8s.core.v1.VolumeMountArgs(name="sql", mount_path="/sql", read_only=True)],
                                 resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "128Mi"}),
