@@ -369,3 +369,16 @@ def test_a_failing_roles_script_leaves_the_target_untouched(server, tmp_path):
     assert "psql variable app_verifier is not a SCRAM-SHA-256 verifier" in str(error.value)
     assert databases(server) == [SOURCE, TARGET]
     assert fetch(server, TARGET, "SELECT note FROM yesterday") == [("staging as it was",)]
+
+
+def test_mixed_case_names_as_prisma_makes_them_are_classified_and_copied(server, tmp_path):
+    with server.as_master(SOURCE) as conn:
+        conn.execute('CREATE TABLE app."Session" ("id" bigint PRIMARY KEY, "userEmail" text NOT NULL REFERENCES app.users (email), "lastSeenAt" timestamptz)')
+        conn.execute('INSERT INTO app."Session" SELECT id, email, now() FROM app.users')
+    the_rules = rules(**{"app.Session.id": "keep", "app.Session.userEmail": "email", "app.Session.lastSeenAt": "keep"})
+    report = run_copy(server, tmp_path, the_rules)
+    assert [(t["table"], t["rows"], t["masked"]) for t in report.tables if t["table"] == "app.Session"] == [("app.Session", 3, {"userEmail": "email"})]
+    assert fetch(server, TARGET, 'SELECT count(*) FROM app."Session" s JOIN app.users u ON u.email = s."userEmail"') == [(3,)]
+    with server.as_master(SOURCE) as source, pytest.raises(CopyError) as error:
+        datacopy.dump(source, rules(), Masker(KEY), tmp_path / "x.tar.gz")
+    assert str(error.value).startswith("app.Session.id: not classified in data/masking.yaml; ")

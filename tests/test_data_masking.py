@@ -24,7 +24,7 @@ def test_the_committed_rules_load():
     "raw, message",
     [
         ({"columns": {"app.users.email": "emial"}}, "rules: columns.app.users.email: 'emial' is not a rule; allowed: email, phone, name, address, text, card_number, hash, null, keep"),
-        ({"columns": {"users.email": "email"}}, "rules: columns: 'users.email' is not schema.table.column (lower case, unquoted identifiers)"),
+        ({"columns": {"users.email": "email"}}, "rules: columns: 'users.email' is not schema.table.column (each name as the catalog spells it)"),
         ({"columns": {"app.users.email": {"rule": "keep", "why": "x"}}}, "rules: columns.app.users.email.why: is not a key; allowed: rule, reason"),
         ({"columns": {}, "schema": ["app"]}, "rules: schema: is not a key; allowed: locale, schemas, columns"),
         ({"locale": "xx_YY", "columns": {}}, "rules: locale: 'xx_YY' is not a Faker locale; allowed: e.g. es_ES, en_US"),

@@ -705,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = Report(started=now())
     try:
-        if args.command in ("dump", "restore", "run") and args.command != "dump" and not args.target:
+        if args.command in ("restore", "run") and not args.target:
             raise CopyError("--target: missing; allowed: the name of the database to replace (staging's database)")
         if args.command == "dump" and not args.out:
             raise CopyError("--out: missing; allowed: the path of the dump to write (DUMP.tar.gz)")
@@ -722,14 +722,12 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"check: every column of {', '.join(rules.schemas)} classified in {args.rules}, no PII kept")
                     return 1 if problems else 0
                 masker = Masker(masking.key_from(os.environ.get("DATA_MASKING_KEY"), "DATA_MASKING_KEY"), rules.locale)
-                out = args.out or tempfile.mktemp(prefix="copy-", suffix=".tar.gz")
-                try:
-                    dump(source, rules, masker, out, args.rules, report)
-                    if args.command == "run":
-                        _restore(args, out, report)
-                finally:
-                    if args.command == "run":
-                        Path(out).unlink(missing_ok=True)
+                if args.command == "dump":
+                    dump(source, rules, masker, args.out, args.rules, report)
+                else:  # run: the dump lives only as long as the restore needs it
+                    with tempfile.TemporaryDirectory(prefix="copy-") as work:
+                        dump(source, rules, masker, Path(work) / "copy.tar.gz", args.rules, report)
+                        _restore(args, Path(work) / "copy.tar.gz", report)
         else:
             _restore(args, args.dump, report)
         if args.command == "dump":

@@ -49,7 +49,10 @@ ALLOWED_TYPES: dict[str, frozenset[str] | None] = {
 }
 
 MIN_KEY_BYTES = 32
-COLUMN_KEY = re.compile(r"^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$")
+# Names as the catalog spells them, case and all: Prisma (the seeds' ORM) makes "User" and
+# "onboardingCompleted".
+_NAME = r"[A-Za-z_][A-Za-z0-9_$]*"
+COLUMN_KEY = re.compile(rf"^{_NAME}\.{_NAME}\.{_NAME}$")
 
 
 class RulesError(ValueError):
@@ -85,7 +88,7 @@ class MaskingRules(BaseModel):
     def _keys(cls, value: dict[str, ColumnRule]) -> dict[str, ColumnRule]:
         for key in value:
             if not COLUMN_KEY.match(key):
-                raise ValueError(f"{key!r} is not schema.table.column (lower case, unquoted identifiers)")
+                raise ValueError(f"{key!r} is not schema.table.column (each name as the catalog spells it)")
         return value
 
     @field_validator("locale")
