@@ -20,6 +20,9 @@ if ! pulumi stack select "$stack" --non-interactive > /dev/null 2>&1; then
   echo "::notice title=review environment $stack::no such stack: nothing to destroy"
   exit 0
 fi
+# A fresh checkout has no review/Pulumi.pr-<n>.yaml: take the config (the Cloudflare token's
+# ciphertext, the secrets provider) back from the stack's last update.
+pulumi config refresh --stack "$stack" --force
 pulumi config set --stack "$stack" platform-review:teardown true
 pulumi up --stack "$stack" --yes --non-interactive --suppress-outputs
 pulumi destroy --stack "$stack" --yes --non-interactive --suppress-outputs

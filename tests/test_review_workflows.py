@@ -65,6 +65,8 @@ def test_jobs_runners_permissions_and_concurrency(workflow, job, runs_on, permis
     if group:
         assert spec["concurrency"]["cancel-in-progress"] is False
     assert spec.get("environment") == environment
+    if runs_on == DEV_RUNNER:
+        assert spec["env"] == {"PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true"}
     creds = [s for s in spec["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
     for step in creds:
         assert int(step["with"]["role-duration-seconds"]) >= 60 * spec["timeout-minutes"]
@@ -125,6 +127,7 @@ def test_destroy_drops_the_database_before_destroying_then_removes_the_stack(san
     assert result.returncode == 0, result.stderr
     assert calls(sandbox) == [
         "pulumi stack select pr-123 --non-interactive",
+        "pulumi config refresh --stack pr-123 --force",
         "pulumi config set --stack pr-123 platform-review:teardown true",
         "pulumi up --stack pr-123 --yes --non-interactive --suppress-outputs",
         "pulumi destroy --stack pr-123 --yes --non-interactive --suppress-outputs",
@@ -159,15 +162,16 @@ def test_make_room_destroys_the_oldest_and_comments(sandbox):
     assert result.returncode == 0, result.stderr
     got = calls(sandbox)
     assert got[:3] == ["pulumi login s3://x", "pulumi stack ls --json", "gh pr list --repo acme/platform --state open --limit 1000 --json number"]
-    assert got[3:9] == [
+    assert got[3:10] == [
         "pulumi stack select pr-1 --non-interactive",
+        "pulumi config refresh --stack pr-1 --force",
         "pulumi config set --stack pr-1 platform-review:teardown true",
         "pulumi up --stack pr-1 --yes --non-interactive --suppress-outputs",
         "pulumi destroy --stack pr-1 --yes --non-interactive --suppress-outputs",
         "pulumi stack rm pr-1 --yes --non-interactive",
         "gh pr comment 1 --repo acme/platform --body Review environment `pr-1` destroyed: at most 5 review environments run at once, and this one had the oldest push (2099-12-01 01:00 UTC). Push again to recreate it.",
     ]
-    assert len(got) == 9
+    assert len(got) == 10
 
 
 def test_the_gc_plan_step_outputs_the_evictions_for_the_matrix(sandbox):
