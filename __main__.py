@@ -76,6 +76,9 @@ addons = Addons(
         nodes=cluster.node_groups,
         # Released volumes keep their data wherever the stack keeps data on delete.
         reclaim_retain=cfg.protection.retain_on_delete,
+        # vpc-cni and kube-proxy were pulumi_eks's children before: adopted in place.
+        legacy_parent_urn=cluster.eks_urn,
+        legacy_parent_name=cluster.eks_name,
     ),
     opts=on_cluster,
 )

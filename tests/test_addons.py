@@ -310,3 +310,19 @@ def test_a_reclaim_policy_change_is_a_replacement_offline():
     (change,) = [c for c in diff.diff(base, head).changes if c.op != diff.SAME]
     assert (change.op, change.name, [i.path for i in change.inputs if i.force_new]) == (diff.REPLACE, "platform-prod-gp3", ["reclaimPolicy"])
     assert change.delete_before_replace is True
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_vpc_cni_and_kube_proxy_adopt_what_pulumi_eks_made_before(stack):
+    # Earlier versions of this program let pulumi_eks create these two as its own children
+    # (nodejs/eks/cluster/cluster.ts: `${name}-kube-proxy` under the cluster, `${name}-vpc-cni`
+    # inside its VpcCniAddon component). Without the aliases a deployed stack would create the
+    # new add-ons first and EKS would answer 409 "Addon already exists".
+    p = plan(stack)
+    cluster = f"urn:pulumi:{stack}::platform::platform:cluster:Cluster$eks:index:Cluster"
+    expected = {
+        "kube-proxy": [f"{cluster}$aws:eks/addon:Addon::platform-{stack}-eks-kube-proxy"],
+        "vpc-cni": [f"{cluster}$eks:index:VpcCniAddon$aws:eks/addon:Addon::platform-{stack}-eks-vpc-cni"],
+    }
+    for addon in ADDONS:
+        assert [a for a in p.named(ADDON, f"::platform-{stack}-addon-{addon}")["aliases"] if a] == expected.get(addon, [])

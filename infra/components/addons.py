@@ -85,6 +85,31 @@ class AddonsArgs:
     nodes: Sequence[pulumi.Resource] = ()
     # Whether released volumes keep their EBS volume (the stack's protection.retain_on_delete).
     reclaim_retain: bool = True
+    # The pulumi_eks cluster component's URN and logical name (Cluster.eks_urn, .eks_name):
+    # earlier versions of this program let pulumi_eks create vpc-cni and kube-proxy as its
+    # own children; the aliases below adopt those add-ons in place (without them the new
+    # add-on is created first and EKS answers 409 "Addon already exists").
+    legacy_parent_urn: pulumi.Input[str] | None = None
+    legacy_parent_name: str | None = None
+
+
+def child_urn(parent_urn: str, child_type: str, child_name: str) -> str:
+    """The URN the engine gives a child of `parent_urn`: the parent's type chain, then the
+    child's type and name (pulumi/pulumi sdk resource.go, NewURN with a parent type)."""
+    prefix, project, type_chain, _ = parent_urn.split("::", 3)
+    return f"{prefix}::{project}::{type_chain}${child_type}::{child_name}"
+
+
+def legacy_addon_aliases(addon: str, parent_urn: pulumi.Input[str], parent_name: str) -> list[pulumi.Alias]:
+    """Where pulumi_eks (v4, nodejs/eks/cluster/cluster.ts) created the add-on: kube-proxy
+    directly under the cluster (`<cluster>-kube-proxy`), vpc-cni inside its VpcCniAddon
+    component (`<cluster>-vpc-cni`, the component and its Addon both so named; addons/cni-addon.ts)."""
+    if addon == "kube-proxy":
+        return [pulumi.Alias(name=f"{parent_name}-kube-proxy", parent=parent_urn)]
+    if addon == "vpc-cni":
+        component = pulumi.Output.from_input(parent_urn).apply(lambda u: child_urn(u, "eks:index:VpcCniAddon", f"{parent_name}-vpc-cni"))
+        return [pulumi.Alias(name=f"{parent_name}-vpc-cni", parent=component)]
+    return []
 
 
 class Addons(pulumi.ComponentResource):
@@ -142,7 +167,11 @@ class Addons(pulumi.ComponentResource):
                 pod_identity_associations=(
                     [aws.eks.AddonPodIdentityAssociationArgs(role_arn=role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT)] if addon == "aws-ebs-csi-driver" else None
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=waits_for),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=waits_for,
+                    aliases=legacy_addon_aliases(addon, args.legacy_parent_urn, args.legacy_parent_name) if args.legacy_parent_urn is not None and args.legacy_parent_name else None,
+                ),
             )
 
         storage_class = k8s.storage.v1.StorageClass(

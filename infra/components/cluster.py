@@ -298,6 +298,9 @@ class Cluster(pulumi.ComponentResource):
             ).apply(lambda g: g.resources[0].autoscaling_groups[0].name)
 
         self.cluster_name = args.cluster_name
+        # Where pulumi_eks's own children live (the add-ons it made in earlier versions of this program).
+        self.eks_urn = cluster.urn
+        self.eks_name = f"{name}-eks"
         # The same name as an Output of the cluster: what addresses the EKS API by name (the
         # teams' access entries) then waits for the cluster to exist.
         self.api_cluster_name = cluster.cluster_security_group_id.apply(lambda _: args.cluster_name)

@@ -351,6 +351,20 @@ def _decoded_list(value: Any) -> list[str]:
     return [str(v) for v in value or []]
 
 
+def _alias_urn(alias: Any, resource_type: str) -> str:
+    """The URN an alias names: as given, or a spec's name under its parent's type chain (the
+    engine's alias resolution, pulumi/pulumi pkg/resource/deploy/source_eval.go); a spec
+    with no parent URN is recorded by its name."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    parent = spec.parentUrn if spec.WhichOneof("parent") == "parentUrn" else ""
+    if not parent:
+        return spec.name
+    prefix, project, chain, _ = parent.split("::", 3)
+    return f"{prefix}::{project}::{chain}${spec.type or resource_type}::{spec.name}"
+
+
 def _random_bytes(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
     raw = bytes.fromhex((_hex(name, 64) * 4)[: 2 * int(inputs.get("length") or 16)])
     return name, {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
@@ -983,7 +997,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 additional_secret_outputs=list(request.additionalSecretOutputs),
-                aliases=[a.urn or a.spec.name for a in request.aliases],
+                aliases=[_alias_urn(a, request.type) for a in request.aliases],
                 replace_on_changes=list(request.replaceOnChanges),
             )
         )
