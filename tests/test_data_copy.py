@@ -382,3 +382,18 @@ def test_mixed_case_names_as_prisma_makes_them_are_classified_and_copied(server,
     with server.as_master(SOURCE) as source, pytest.raises(CopyError) as error:
         datacopy.dump(source, rules(), Masker(KEY), tmp_path / "x.tar.gz")
     assert str(error.value).startswith("app.Session.id: not classified in data/masking.yaml; ")
+
+
+def test_the_cli_check_lists_every_problem_and_exits_1(server, tmp_path):
+    with server.as_master(SOURCE) as conn:
+        conn.execute("ALTER TABLE app.users ADD COLUMN nickname text, ADD COLUMN mobile text")
+    rules_file = tmp_path / "masking.yaml"
+    rules_file.write_text(json.dumps({**RULES, "columns": {**RULES["columns"], "app.users.mobile": "keep"}}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["SOURCE_DATABASE_URL"] = make_conninfo(**server.conninfo(server.master, server.master_password, SOURCE))
+    done = subprocess.run([sys.executable, "-m", "infra.data.copy", "check", "--rules", str(rules_file)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [  # in the table's column order
+        f"error: app.users.nickname: not classified in {rules_file}; allowed: one of email, phone, name, address, text, card_number, hash, null, keep (a new column must be classified before the next copy)",
+        "error: app.users.mobile: rule keep, but the name suggests phone; allowed: a masking rule, or keep with a reason (why it is not PII)",
+    ]
