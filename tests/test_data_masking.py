@@ -26,6 +26,11 @@ def test_the_committed_rules_load():
         ({"columns": {"app.users.email": "emial"}}, "rules: columns.app.users.email: 'emial' is not a rule; allowed: email, phone, name, address, text, card_number, hash, null, keep"),
         ({"columns": {"users.email": "email"}}, "rules: columns: 'users.email' is not schema.table.column (each name as the catalog spells it)"),
         ({"columns": {"app.users.email": {"rule": "keep", "why": "x"}}}, "rules: columns.app.users.email.why: is not a key; allowed: rule, reason"),
+        (
+            {"columns": {"app.users.email": {"rule": "email", "reason": "it is fine, really"}}},
+            "rules: columns.app.users.email: a reason is for keep only (why a PII-looking name is not PII); allowed: rule email without a reason",
+        ),
+        ({"columns": {"app.users.email": {"rule": "keep", "reason": "short"}}}, "rules: columns.app.users.email.reason: String should have at least 10 characters"),
         ({"columns": {}, "schema": ["app"]}, "rules: schema: is not a key; allowed: locale, schemas, columns"),
         ({"locale": "xx_YY", "columns": {}}, "rules: locale: 'xx_YY' is not a Faker locale; allowed: e.g. es_ES, en_US"),
         ({"schemas": ["app"]}, "rules: columns: is missing"),

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 RULES = ("email", "phone", "name", "address", "text", "card_number", "hash", "null", "keep")
 MASKING_RULES = tuple(r for r in RULES if r != "keep")
@@ -66,6 +66,12 @@ class ColumnRule(BaseModel):
     # For `keep` on a column whose NAME looks like PII (a product's `name`): why it is not.
     # It silences the name test only; the content test still runs on every value.
     reason: str | None = Field(None, min_length=10)
+
+    @model_validator(mode="after")
+    def _reason_for_keep(self) -> "ColumnRule":
+        if self.reason is not None and self.rule != "keep":
+            raise ValueError(f"a reason is for keep only (why a PII-looking name is not PII); allowed: rule {self.rule} without a reason")
+        return self
 
 
 class MaskingRules(BaseModel):
