@@ -330,7 +330,9 @@ def test_the_cli_runs_the_copy_and_writes_its_report(server, tmp_path):
         "  app.orders: 9 rows; masked: card_number (card_number), reference (hash), user_email (email)",
         "  app.users: 3 rows; masked: card_number (card_number), email (email), name (name), phone (phone)",
     ]
-    assert json.loads((tmp_path / "r.json").read_text())["outcome"] == "swapped"
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert (written["outcome"], written["source"], written["target"], len(written["rules_sha256"])) == ("swapped", f"{SOURCE}@{server.socket_dir}", TARGET, 64)
+    assert sorted(written) == ["database", "finished", "outcome", "previous", "rules_sha256", "source", "stale_rules", "started", "tables", "target"]
     checked = subprocess.run([*command, "check", "--rules", str(rules_file)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, "check: every column of app classified in " + str(rules_file) + ", no PII kept\n", "")
     no_key = subprocess.run([*command, "dump", "--rules", str(rules_file), "--out", str(tmp_path / "x.tar.gz")], env={**env, "DATA_MASKING_KEY": "short"}, cwd=ROOT, capture_output=True, text=True, timeout=60)

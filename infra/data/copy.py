@@ -340,6 +340,7 @@ class Report:
     target: str = ""
     tables: list[dict[str, Any]] = field(default_factory=list)  # {table, rows, masked: {column: rule}}
     stale_rules: list[str] = field(default_factory=list)
+    rules_sha256: str = ""
     outcome: str = "running"
     database: str = ""  # the new database
     previous: str = ""  # where the old target went
@@ -410,6 +411,7 @@ def dump(conn, rules: MaskingRules, masker: Masker, out: str | Path, source: str
     transaction). On any problem `out` is removed and CopyError names it.
     """
     report = report or Report(started=now())
+    report.source = f"{conn.info.dbname}@{conn.info.host}"  # never the password
     out = Path(out)
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  # one snapshot: the foreign keys hold across tables
     try:
@@ -417,7 +419,12 @@ def dump(conn, rules: MaskingRules, masker: Masker, out: str | Path, source: str
         _stop(problems)
         report.stale_rules = stale_rules(catalog, rules)
         before, after = _ddl(catalog)
-        manifest: dict[str, Any] = {"format": FORMAT, "created": now(), "schemas": list(catalog.schemas), "before": before, "after": after, "tables": [], "locale": rules.locale}
+        # Which rules masked this dump: the digest of their canonical JSON, in the report too.
+        report.rules_sha256 = hashlib.sha256(rules.model_dump_json().encode()).hexdigest()
+        manifest: dict[str, Any] = {
+            "format": FORMAT, "created": now(), "schemas": list(catalog.schemas), "before": before, "after": after,
+            "tables": [], "locale": rules.locale, "rules_sha256": report.rules_sha256,
+        }  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="copy-") as work, tarfile.open(out, "w:gz") as archive:
             for number, table in enumerate(catalog.tables, 1):
                 member = f"data/{number:04d}.copy"
@@ -497,6 +504,7 @@ def restore(
         manifest = read_manifest(archive)
         if not report.tables:
             report.tables = [{"table": t["table"], "rows": t["rows"], "masked": {c: r for c, r in t["rules"].items() if r != "keep"}} for t in manifest["tables"]]
+            report.rules_sha256 = manifest.get("rules_sha256", "")
         with connect(None) as admin:
             admin.execute(f"CREATE DATABASE {ident(new)}")
             try:
