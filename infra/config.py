@@ -390,6 +390,11 @@ class DnsConfig(_Section):
     api_records: list[RecordName] = Field(min_length=1)
     # Web hostnames: proxied through Cloudflare (CDN, WAF).
     web_records: list[RecordName] = Field(min_length=1)
+    # Add `*.<domain>` to the load balancer's certificate, so the review environments' one-label
+    # hostnames in this stack's cluster (pr-<n>-api-dev.<domain>, review/) get TLS from the
+    # same NLB. Off: a wildcard covers every name of the zone, so only the development tier
+    # that hosts review environments may ask for it.
+    review_wildcard: bool = False
 
     @model_validator(mode="after")
     def _distinct(self) -> DnsConfig:
@@ -939,6 +944,8 @@ def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
     if c.app.external_services == "mock" and c.tier == "production":
         raise ConfigError(f"{PROJECT}:app.external_services", "'mock' is not allowed in a production tier; use live")
     _check_access(c)
+    if c.dns.review_wildcard and c.tier != "development":
+        raise ConfigError(f"{PROJECT}:dns.review_wildcard", f"only a development tier hosts review environments; a {c.tier} certificate covers its own names only")
     if c.owns_audit and len(audit_bucket_name(c.name, c.aws.region, c.account.id)) > BUCKET_NAME_MAX:
         bucket = audit_bucket_name(c.name, c.aws.region, c.account.id)
         raise ConfigError(

@@ -48,7 +48,11 @@ def certificate_names(dns: DnsConfig) -> list[str]:
     Web names are included although Cloudflare proxies them: with SSL mode Full (strict)
     Cloudflare connects to the origin over TLS and checks the origin's certificate.
     """
-    return list(dict.fromkeys([*api_hosts(dns), *web_hosts(dns)]))
+    names = [*api_hosts(dns), *web_hosts(dns)]
+    if dns.review_wildcard:
+        # The review environments' hostnames, one label under the domain (docs/review-environments.md).
+        names.append(f"*.{dns.domain}")
+    return list(dict.fromkeys(names))
 
 
 def api_url(dns: DnsConfig) -> str:

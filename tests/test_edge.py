@@ -4,8 +4,10 @@ import hashlib
 import ipaddress
 import json
 
+import pytest
+
 from infra.components import edge
-from tests.conftest import STACKS, plan
+from tests.conftest import STACKS, plan, stack_config
 
 RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -22,7 +24,8 @@ RECORDS = {
     "staging": {"api-staging.example.com": False, "staging.example.com": True},
     "prod": {"api.example.com": False, "example.com": True, "www.example.com": True},
 }
-HOSTS = {s: list(r) for s, r in RECORDS.items()}
+# What the certificate covers: the records, and in dev the review environments' wildcard.
+HOSTS = {s: [*r, *(["*.example.com"] if s == "dev" else [])] for s, r in RECORDS.items()}
 # sha256 of the AWS Load Balancer Controller's IAM policy (upstream's document, checked in
 # as infra/components/policies/aws-load-balancer-controller.json), as canonical JSON.
 CONTROLLER_POLICY_SHA256 = "bb9e48240ace4258c78d152ce98175ee6a118f0715faad4ff5a3e394c9d66171"
@@ -56,7 +59,7 @@ def test_api_records_are_dns_only_and_web_records_proxied():
 
 
 def label(host: str) -> str:
-    return "apex" if host == "example.com" else host.removesuffix(".example.com")
+    return {"example.com": "apex", "*.example.com": "wildcard"}.get(host) or host.removesuffix(".example.com")
 
 
 def test_certificate_covers_every_hostname_and_is_validated_through_cloudflare(stack):
@@ -235,3 +238,14 @@ def test_urls_are_exported(stack):
     api, web = HOSTS[stack][0], HOSTS[stack][1]
     assert (outputs["api_url"], outputs["web_url"]) == (f"https://{api}", f"https://{web}")
 
+
+def test_a_wildcard_beside_its_apex_shares_the_apexs_validation_record():
+    # ACM validates *.example.com and example.com with the same CNAME; Cloudflare refuses a twin.
+    dns = {**stack_config("prod")["platform:dns"], "review_wildcard": True}
+    with pytest.raises(Exception) as err:
+        plan("prod", **{"platform:dns": dns})
+    assert "platform:dns.review_wildcard: only a development tier hosts review environments" in str(err.value)
+    dev_dns = {**stack_config("dev")["platform:dns"], "web_records": ["dev", "@"]}
+    p = plan("dev", **{"platform:dns": dev_dns})
+    names = [r["urn"].rsplit("::", 1)[1] for r in p.of_type(RECORD) if "-acm-" in r["urn"]]
+    assert sorted(names) == ["platform-dev-acm-apex", "platform-dev-acm-api-dev", "platform-dev-acm-dev"]

@@ -66,7 +66,7 @@ def test_human_plan_shows_components_counts_and_sizing(capsys):
 # database roles (infra/components/access.py, db_roles.py), and the account's audit where the
 # stack owns it (infra/components/audit.py: 13 in staging, 14 with Object Lock in prod; every
 # stack's node role has its session-log policy).
-CREATES = {"dev": 189, "staging": 189, "prod": 206}
+CREATES = {"dev": 190, "staging": 189, "prod": 206}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -86,7 +86,7 @@ def resource_counts(text: str) -> tuple[str, dict[str, int]]:
 
 # The human plan's totals (the stack itself is not a resource to create) and a few types, literally.
 HUMAN_COUNTS = {
-    "dev": ("Resources: 188 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "aws:scheduler/schedule:Schedule": 6, "eks:index:ManagedNodeGroup": 1}),
+    "dev": ("Resources: 189 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "aws:scheduler/schedule:Schedule": 6, "eks:index:ManagedNodeGroup": 1}),
     "staging": ("Resources: 188 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "eks:index:ManagedNodeGroup": 1}),
     "prod": ("Resources: 205 to create", {"aws:ec2/subnet:Subnet": 9, "aws:ec2/natGateway:NatGateway": 3, "aws:rds/instance:Instance": 2, "eks:index:ManagedNodeGroup": 2, "cloudflare:index/dnsRecord:DnsRecord": 6}),
 }

@@ -42,7 +42,7 @@ CONFIG_MAP = {
     },
 }
 CERTIFICATE_NAMES = {
-    "dev": ["api-dev.example.com", "dev.example.com"],
+    "dev": ["api-dev.example.com", "dev.example.com", "*.example.com"],
     "staging": ["api-staging.example.com", "staging.example.com"],
     "prod": ["api.example.com", "example.com", "www.example.com"],
 }

@@ -180,6 +180,8 @@ def _role(host: str, domain: str) -> str:
     Kebab-case without dots, and independent of the domain, so moving the zone does not
     rename (delete and recreate) every record.
     """
+    if host == f"*.{domain}":
+        return "wildcard"
     return "apex" if host == domain else host.removesuffix(f".{domain}").replace(".", "-")
 
 
@@ -344,7 +346,9 @@ class Edge(pulumi.ComponentResource):
             opts=child,
         )
         validation_records = []
-        for host in hosts:
+        # ACM validates `*.d` and `d` with one and the same CNAME: a second Cloudflare record of
+        # that name would be refused as identical, so the wildcard's is made only without `d`.
+        for host in [h for h in hosts if not (h.startswith("*.") and h[2:] in hosts)]:
             option = certificate.domain_validation_options.apply(lambda opts, h=host: next(o for o in opts if o.domain_name == h))
             validation_records.append(
                 cloudflare.DnsRecord(
