@@ -15,6 +15,7 @@ This module imports no component; the components receive the validated sections.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 import zoneinfo
@@ -1005,13 +1006,22 @@ def _check_access(c: StackConfig) -> None:
 
 def stack_file_accounts(root: Path | None = None) -> dict[str, dict[str, Any]]:
     """Every stack file's raw `platform:account` section, by stack name (Pulumi.<stack>.yaml)."""
+    root = root or Path(__file__).resolve().parents[1]
+    paths = sorted(root.glob("Pulumi.*.yaml"))
+    return {stack: dict(section) for stack, section in _accounts_of(tuple((str(p), p.stat().st_mtime_ns) for p in paths)).items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _accounts_of(files: tuple[tuple[str, int], ...]) -> dict[str, dict[str, Any]]:
+    # Keyed by path and modification time: every config load reads the siblings, and a suite
+    # loads config thousands of times.
     import yaml
 
-    root = root or Path(__file__).resolve().parents[1]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     accounts = {}
-    for path in sorted(root.glob("Pulumi.*.yaml")):
-        stack = path.name[len("Pulumi."):-len(".yaml")]
-        data = yaml.safe_load(path.read_text()) or {}
+    for path, _ in files:
+        stack = Path(path).name[len("Pulumi."):-len(".yaml")]
+        data = yaml.load(Path(path).read_text(), Loader=loader) or {}
         accounts[stack] = dict((data.get("config") or {}).get(f"{PROJECT}:account") or {})
     return accounts
 

@@ -35,8 +35,9 @@ def cli_here(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.Compl
     return subprocess.CompletedProcess(list(args), code, out, err)
 
 
-def test_json_plan_of_prod_is_shaped_like_pulumi_preview():
-    result = cli("plan", "--stack", "prod", "--json")
+def test_json_plan_of_prod_is_shaped_like_pulumi_preview(capsys):
+    # In this interpreter: a fresh one's import of every SDK is what the bad-input test pays.
+    result = cli_here(capsys, "plan", "--stack", "prod", "--json")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     data = json.loads(result.stdout)

@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# libyaml's loader where PyYAML has it (the wheels do): the harness reads stack files per run.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PROJECT = "platform"
 
 
@@ -59,7 +61,7 @@ def read_stack_file(stack: str, root: Path = ROOT, overrides: dict[str, Any] | N
         known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml"))
         raise FileNotFoundError(f"no stack file {path.name}; stacks: {', '.join(known)}")
     with open(path, encoding="utf-8") as fh:
-        raw = (yaml.safe_load(fh) or {}).get("config") or {}
+        raw = (yaml.load(fh, Loader=_YAML_LOADER) or {}).get("config") or {}
     for key, value in (overrides or {}).items():
         if value is None:
             raw.pop(key, None)
@@ -102,7 +104,7 @@ def disabled_default_providers(root: Path, stack_file: StackFile) -> list[Any]:
         project = root / "Pulumi.yaml"
         if project.exists():
             with open(project, encoding="utf-8") as fh:
-                entry = ((yaml.safe_load(fh) or {}).get("config") or {}).get(DISABLE_DEFAULT_PROVIDERS)
+                entry = ((yaml.load(fh, Loader=_YAML_LOADER) or {}).get("config") or {}).get(DISABLE_DEFAULT_PROVIDERS)
             value = entry.get("value", entry.get("default")) if isinstance(entry, dict) else entry
     if isinstance(value, str):
         try:
@@ -154,6 +156,17 @@ def _settle_heap() -> None:
     _RUNS[0] += 1
 
 
+def _no_stack_traces() -> None:
+    """The SDK walks the Python stack (traceback.extract_stack, source lines read) at every
+    registration, for the engine's source positions; the mocks ignore them, and that walk was
+    a tenth of a run. Only the harness's runtime is changed, never `pulumi up`'s."""
+    from pulumi.runtime import resource as runtime_resource
+    from pulumi.runtime.proto import source_pb2
+
+    if hasattr(runtime_resource, "_get_stack_trace"):
+        runtime_resource._get_stack_trace = source_pb2.StackTrace
+
+
 def run_program(
     stack: str,
     *,
@@ -195,6 +208,7 @@ def run_program(
     from infra.offline.mocks import ACCOUNT_ID, PlatformMocks, RecordingMonitor
 
     _settle_heap()
+    _no_stack_traces()
     program_dir = program or root
     if stack_file is None:
         stack_file = read_stack_file(stack, root, overrides, substitute_secrets=substitute_secrets)
@@ -282,14 +296,14 @@ def read_project_config(
     --secret` would. No secret is read from a file: a `secure:` value becomes a placeholder."""
     raw: dict[str, Any] = {}
     with open(program / "Pulumi.yaml", encoding="utf-8") as fh:
-        for key, entry in ((yaml.safe_load(fh) or {}).get("config") or {}).items():
+        for key, entry in ((yaml.load(fh, Loader=_YAML_LOADER) or {}).get("config") or {}).items():
             value = entry.get("value", entry.get("default")) if isinstance(entry, dict) else entry
             if value is not None and key != DISABLE_DEFAULT_PROVIDERS:
                 raw[key] = value
     path = program / f"Pulumi.{stack}.yaml"
     if path.exists():
         with open(path, encoding="utf-8") as fh:
-            raw.update((yaml.safe_load(fh) or {}).get("config") or {})
+            raw.update((yaml.load(fh, Loader=_YAML_LOADER) or {}).get("config") or {})
     for key, value in (overrides or {}).items():
         if value is None:
             raw.pop(key, None)
