@@ -73,7 +73,7 @@ def load(region: str = DEFAULT_REGION) -> Catalogue:
     if not path.exists():
         raise MissingPrice("region", region)
     with open(path, encoding="utf-8") as fh:
-        catalogue = Catalogue.model_validate(yaml.safe_load(fh))
+        catalogue = Catalogue.model_validate(yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     if catalogue.region != region:
         raise ValueError(f"{path.name} says region {catalogue.region!r}")
     return catalogue
