@@ -7,6 +7,8 @@
   account's behalf, with the confused-deputy guard;
 - `pod_identity_trust`: the trust policy of an EKS Pod Identity role;
 - `pinned_release`: a Helm release of a chart at a pinned version from its repository;
+- `psql_job_spec`: the spec of a Job that runs psql scripts from a ConfigMap with libpq's
+  variables from a Secret, hardened for Pod Security `restricted`;
 - `AUTOSCALER_TAG`: the tag that lets the Cluster Autoscaler act on a node group;
 - `zone_spread`: the topology spread of a platform Deployment's replicas over the AZs, and
   `PLATFORM_PRIORITY_CLASS`, the priority of the platform's pods outside kube-system;
@@ -29,6 +31,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.config import SNAPSHOT_IDENTIFIER, ProtectionConfig
+from infra.versions import POSTGRES_CLIENT_IMAGE
 
 
 def service_role_trust(service: str, account: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -186,3 +189,46 @@ def final_snapshot_identifier(prefix: str, identity: Mapping[str, Any]) -> str:
     if not SNAPSHOT_IDENTIFIER.match(name):
         raise ValueError(f"final snapshot name {name!r}: allowed are 1-255 letters, digits and single hyphens, starting with a letter")
     return name
+
+
+# The alpine postgres image's `postgres` user (infra.versions.POSTGRES_CLIENT_IMAGE).
+PSQL_IMAGE_UID = 70
+# Long enough for RDS to accept the first connection of a fresh instance; short enough that
+# a Job that cannot connect fails the deploy in minutes, not hours.
+PSQL_JOB_DEADLINE_SECONDS = 600
+
+
+def psql_job_spec(app: str, command: str, credentials_secret: pulumi.Input[str], scripts_config_map: pulumi.Input[str]) -> k8s.batch.v1.JobSpecArgs:
+    """A Job that runs `command` (a shell line calling psql on /sql/<file>) once: libpq's PG*
+    variables from `credentials_secret`, the scripts mounted from `scripts_config_map`,
+    non-root, read-only root, no capabilities, no service account token. No
+    ttlSecondsAfterFinished: the TTL controller would delete a Job that Pulumi's state still
+    holds, and the next update would run it again for nothing."""
+    return k8s.batch.v1.JobSpecArgs(
+        backoff_limit=3,
+        active_deadline_seconds=PSQL_JOB_DEADLINE_SECONDS,
+        template=k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app.kubernetes.io/name": app}),
+            spec=k8s.core.v1.PodSpecArgs(
+                restart_policy="Never",
+                automount_service_account_token=False,
+                security_context=k8s.core.v1.PodSecurityContextArgs(
+                    run_as_non_root=True, run_as_user=PSQL_IMAGE_UID, run_as_group=PSQL_IMAGE_UID, seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
+                ),
+                containers=[
+                    k8s.core.v1.ContainerArgs(
+                        name="psql",
+                        image=POSTGRES_CLIENT_IMAGE,
+                        command=["sh", "-c", command],
+                        env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=credentials_secret))],
+                        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="sql", mount_path="/sql", read_only=True)],
+                        resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "128Mi"}),
+                        security_context=k8s.core.v1.SecurityContextArgs(
+                            allow_privilege_escalation=False, read_only_root_filesystem=True, capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])
+                        ),
+                    )
+                ],
+                volumes=[k8s.core.v1.VolumeArgs(name="sql", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=scripts_config_map))],
+            ),
+        ),
+    )

@@ -37,15 +37,10 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra import dbroles
-from infra.versions import POSTGRES_CLIENT_IMAGE
+from infra.components._shared import psql_job_spec
 
 NAMESPACE = "platform-db"
 SQL_FILE = "roles.sql"
-# The alpine postgres image's `postgres` user.
-IMAGE_UID = 70
-# Long enough for RDS to accept the first connection of a fresh instance; short enough that
-# a Job that cannot connect fails the deploy in minutes, not hours.
-ACTIVE_DEADLINE_SECONDS = 600
 
 
 def job_name(sql_digest: str, generation: int, resource_id: str) -> str:
@@ -142,35 +137,13 @@ class DbRoles(pulumi.ComponentResource):
                 name=pulumi.Output.from_input(args.resource_id).apply(lambda rid: job_name(dbroles.sql_digest(), args.password_generation, rid)),
                 **meta,
             ),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=3,
-                active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app.kubernetes.io/name": "db-roles"}),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="Never",
-                        automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID, seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
-                        ),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="psql",
-                                image=POSTGRES_CLIENT_IMAGE,
-                                # psql variables carry the verifiers; ON_ERROR_STOP makes any failed
-                                # statement fail the Job (and so the deploy).
-                                command=["sh", "-c", 'exec psql -X -v ON_ERROR_STOP=1 -v app_verifier="$APP_VERIFIER" -v migrator_verifier="$MIGRATOR_VERIFIER" -f /sql/' + SQL_FILE],
-                                env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=credentials.metadata.name))],
-                                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="sql", mount_path="/sql", read_only=True)],
-                                resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "128Mi"}),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    allow_privilege_escalation=False, read_only_root_filesystem=True, capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])
-                                ),
-                            )
-                        ],
-                        volumes=[k8s.core.v1.VolumeArgs(name="sql", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name))],
-                    ),
-                ),
+            # psql variables carry the verifiers; ON_ERROR_STOP makes any failed statement fail
+            # the Job (and so the deploy).
+            spec=psql_job_spec(
+                "db-roles",
+                'exec psql -X -v ON_ERROR_STOP=1 -v app_verifier="$APP_VERIFIER" -v migrator_verifier="$MIGRATOR_VERIFIER" -f /sql/' + SQL_FILE,
+                credentials.metadata.name,
+                script.metadata.name,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.nodes)),
         )

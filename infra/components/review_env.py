@@ -50,14 +50,12 @@ import pulumi_random as random
 
 from infra import dbroles, review_env, runtime_config
 from infra.data import seed as seed_data
-from infra.versions import POSTGRES_CLIENT_IMAGE
+from infra.components._shared import psql_job_spec
 
 # dev's namespace for the database Jobs (infra/components/db_roles.py creates it).
 DB_JOB_NAMESPACE = "platform-db"
 SQL_FILE = "review.sql"
 SEED_FILE = "seed.sql"
-IMAGE_UID = 70  # the alpine postgres image's `postgres` user
-ACTIVE_DEADLINE_SECONDS = 600
 API_TTL = 300
 AUTO_TTL = 1  # Cloudflare's "automatic", required for proxied records
 # Containers that state no requests get these (the LimitRange), so the quota admits them.
@@ -177,38 +175,7 @@ class ReviewEnvironment(pulumi.ComponentResource):
         db_job = k8s.batch.v1.Job(
             f"{name}-db-{'drop' if args.teardown else 'create'}",
             metadata=_meta(job, DB_JOB_NAMESPACE, "review-db"),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=3,
-                active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
-                # No ttlSecondsAfterFinished: the TTL controller would delete a Job Pulumi's
-                # state still holds, and the next update would run it again.
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app.kubernetes.io/name": "review-db"}),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="Never",
-                        automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="psql",
-                                image=POSTGRES_CLIENT_IMAGE,
-                                command=["sh", "-c", command],
-                                env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name))],
-                                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="sql", mount_path="/sql", read_only=True)],
-                                resources=k8s.core.v1.ResourceRequirementsArgs(requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "128Mi"}),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    allow_privilege_escalation=False, read_only_root_filesystem=True,
-                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                                ),
-                            )
-                        ],
-                        volumes=[k8s.core.v1.VolumeArgs(name="sql", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name))],
-                    ),
-                ),
-            ),
+            spec=psql_job_spec("review-db", command, secret.metadata.name, script.metadata.name),
             opts=child,
         )
 
