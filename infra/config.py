@@ -592,6 +592,9 @@ class TeamAccess(_Section):
     # describes, reads no data), power_user (PowerUserAccess: all but IAM), administrator.
     aws: Literal["view_only", "power_user", "administrator"] = "view_only"
     # How long one session lasts (the role's MaxSessionDuration; IAM allows 1 to 12 hours).
+    # Only IAM users (an `account` principal) can use more than 1: a role assumed from
+    # another role's session (Identity Center's, or any role) is role chaining, which AWS
+    # caps at one hour whatever the role says (IAM user guide, "Role chaining").
     max_session_hours: int = Field(1, ge=1, le=12)
 
     @field_validator("principal")
@@ -599,6 +602,15 @@ class TeamAccess(_Section):
     def _principal(cls, value: str) -> str:
         principal_kind(value)
         return value
+
+    @model_validator(mode="after")
+    def _chained_sessions_last_an_hour(self) -> "TeamAccess":
+        if self.max_session_hours > 1 and principal_kind(self.principal) != "account":
+            raise ValueError(
+                f"max_session_hours {self.max_session_hours}: a {principal_kind(self.principal)} principal assumes the team role from a role session "
+                "(role chaining), which AWS caps at 1 hour; leave it at 1, or use an account principal (IAM users with MFA)"
+            )
+        return self
 
     @field_validator("namespaces")
     @classmethod

@@ -66,22 +66,22 @@ MATRIX: dict[str, dict[str, tuple[str, dict[str, Any]] | None]] = {
 # stack -> team -> (AWS managed policy, PostgreSQL login or None, max session hours)
 GRANTS = {
     "dev": {
-        "developers": ("PowerUserAccess", "team_read_write", 8),
-        "qa": ("job-function/ViewOnlyAccess", "team_read_only", 8),
-        "devops": ("AdministratorAccess", "team_read_write", 8),
+        "developers": ("PowerUserAccess", "team_read_write", 1),
+        "qa": ("job-function/ViewOnlyAccess", "team_read_only", 1),
+        "devops": ("AdministratorAccess", "team_read_write", 1),
         "break-glass": ("AdministratorAccess", None, 1),
     },
     "staging": {
-        "developers": ("job-function/ViewOnlyAccess", "team_read_only", 8),
-        "qa": ("job-function/ViewOnlyAccess", "team_read_only", 8),
-        "devops": ("AdministratorAccess", "team_read_write", 4),
-        "oncall": ("PowerUserAccess", "team_read_only", 4),
+        "developers": ("job-function/ViewOnlyAccess", "team_read_only", 1),
+        "qa": ("job-function/ViewOnlyAccess", "team_read_only", 1),
+        "devops": ("AdministratorAccess", "team_read_write", 1),
+        "oncall": ("PowerUserAccess", "team_read_only", 1),
         "break-glass": ("AdministratorAccess", None, 1),
     },
     "prod": {
         "developers": ("job-function/ViewOnlyAccess", "team_read_only", 1),
-        "devops": ("AdministratorAccess", "team_read_write", 4),
-        "oncall": ("PowerUserAccess", "team_read_only", 4),
+        "devops": ("AdministratorAccess", "team_read_write", 1),
+        "oncall": ("PowerUserAccess", "team_read_only", 1),
         "break-glass": ("AdministratorAccess", None, 1),
     },
 }
@@ -308,6 +308,18 @@ def teams(stack: str, **changes: dict[str, Any] | None) -> dict[str, Any]:
         ("staging", teams("staging", qa={"namespaces": ["app", "qa"]}), "platform:access.teams.qa.namespaces[1]: 'qa' is not a namespace of this stack (app); name one, or a prefix ending in *"),
         ("staging", teams("staging", qa={"namespaces": ["App"]}), "platform:access.teams.qa.namespaces: 'App' is not a namespace name or a prefix ending in * (dev-*)"),
         ("staging", teams("staging", qa={"max_session_hours": 13}), "platform:access.teams.qa.max_session_hours: must be <= 12, got 13"),
+        (
+            "staging",
+            teams("staging", qa={"max_session_hours": 8}),
+            "platform:access.teams.qa: max_session_hours 8: a sso principal assumes the team role from a role session (role chaining), which AWS caps at 1 hour; "
+            "leave it at 1, or use an account principal (IAM users with MFA)",
+        ),
+        (
+            "prod",
+            teams("prod", break_glass={"max_session_hours": 2}),
+            "platform:access.teams.break_glass: max_session_hours 2: a role principal assumes the team role from a role session (role chaining), which AWS caps at 1 hour; "
+            "leave it at 1, or use an account principal (IAM users with MFA)",
+        ),
         ("staging", teams("staging", qa={"cluster": "owner"}), "platform:access.teams.qa.cluster: got 'owner'; allowed: 'none', 'view', 'edit', 'admin' or 'cluster_admin'"),
     ],
 )
@@ -397,3 +409,8 @@ def test_credentials_for_another_account_stop_before_any_resource():
     with pytest.raises(Exception) as err:
         run_program("staging", account_id="123456789012")
     assert "AWS account ID not allowed: 123456789012" in str(err.value)
+
+
+def test_iam_users_with_mfa_may_have_longer_sessions():
+    access = teams("prod", oncall={"principal": "arn:aws:iam::123456789012:root", "max_session_hours": 4})
+    assert parse("prod", access=access).access.teams["oncall"].max_session_hours == 4
