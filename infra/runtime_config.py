@@ -96,15 +96,19 @@ def namespaces(app: AppConfig) -> list[str]:
     return app.namespaces
 
 
-def namespace_labels(app: AppConfig) -> dict[str, str]:
-    """Pod Security Standards enforced (and warned/audited) at the configured level."""
-    level = app.pod_security
+def pod_security_labels(level: str = "restricted") -> dict[str, str]:
+    """A namespace's labels: Pod Security Standards enforced (and warned/audited) at `level`."""
     return {
         "pod-security.kubernetes.io/enforce": level,
         "pod-security.kubernetes.io/warn": level,
         "pod-security.kubernetes.io/audit": level,
         "app.kubernetes.io/managed-by": "pulumi",
     }
+
+
+def namespace_labels(app: AppConfig) -> dict[str, str]:
+    """The app namespaces' labels, at the configured Pod Security level."""
+    return pod_security_labels(app.pod_security)
 
 
 def database_url(user: str, password: str, host: str, port: int | str, database: str) -> str:

@@ -252,15 +252,20 @@ def _component_unrecorded(r: Resource) -> bool:
     return r.type in _COMPONENTS and not r.inputs
 
 
-def _wide_cidrs(values: Iterable[Any], widest_prefix: int) -> list[str]:
-    out = []
+def _networks(values: Iterable[Any]) -> Iterator[tuple[str, Any]]:
+    """(as written, the network) for each value that is a known, valid CIDR."""
     for value in values:
         if not isinstance(value, str) or is_unknown(value):
             continue
         try:
-            net = ipaddress.ip_network(value.strip(), strict=False)
+            yield value, ipaddress.ip_network(value.strip(), strict=False)
         except ValueError:
             continue
+
+
+def _wide_cidrs(values: Iterable[Any], widest_prefix: int) -> list[str]:
+    out = []
+    for value, net in _networks(values):
         if net.prefixlen < widest_prefix:
             out.append(value)
     return out
@@ -604,30 +609,12 @@ def _sg_no_world_ingress(r: Resource, tier: str) -> Iterator[str]:
 
 def _vpc_cidrs(resources: Sequence[Resource]) -> list[Any]:
     """The known CIDR blocks of the stack's VPCs (an unknown one is left out)."""
-    out = []
-    for vpc in (r for r in resources if r.type == VPC):
-        for value in (vpc.get("cidrBlock"), vpc.get("ipv6CidrBlock")):
-            if isinstance(value, str) and not is_unknown(value):
-                try:
-                    out.append(ipaddress.ip_network(value.strip(), strict=False))
-                except ValueError:
-                    continue
-    return out
+    return [net for vpc in resources if vpc.type == VPC for _, net in _networks((vpc.get("cidrBlock"), vpc.get("ipv6CidrBlock")))]
 
 
 def _outside(sources: Iterable[Any], vpcs: Sequence[Any]) -> list[str]:
     """The CIDR sources not inside one of `vpcs` (wider than the VPC counts as outside)."""
-    out = []
-    for value in sources:
-        if not isinstance(value, str) or is_unknown(value):
-            continue
-        try:
-            net = ipaddress.ip_network(value.strip(), strict=False)
-        except ValueError:
-            continue
-        if not any(net.version == vpc.version and net.subnet_of(vpc) for vpc in vpcs):
-            out.append(value)
-    return out
+    return [value for value, net in _networks(sources) if not any(net.version == vpc.version and net.subnet_of(vpc) for vpc in vpcs)]
 
 
 def _opens_ssh(protocol: Any, from_port: Any, to_port: Any) -> bool | None:

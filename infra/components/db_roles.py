@@ -36,7 +36,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import dbroles
+from infra import dbroles, runtime_config
 from infra.components._shared import psql_job_spec
 
 NAMESPACE = "platform-db"
@@ -93,12 +93,7 @@ class DbRoles(pulumi.ComponentResource):
             f"{name}-ns-{NAMESPACE}",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=NAMESPACE,
-                labels={
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "app.kubernetes.io/managed-by": "pulumi",
-                },
+                labels=runtime_config.pod_security_labels(),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.nodes)),
         )

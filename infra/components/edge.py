@@ -281,12 +281,7 @@ class Edge(pulumi.ComponentResource):
             f"{name}-traefik-ns",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=TRAEFIK_NAMESPACE,
-                labels={
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "app.kubernetes.io/managed-by": "pulumi",
-                },
+                labels=runtime_config.pod_security_labels(),
             ),
             opts=child,
         )

@@ -196,18 +196,11 @@ class ReviewEnvironment(pulumi.ComponentResource):
 
     def _environment(self, name: str, args: ReviewEnvironmentArgs, child: pulumi.ResourceOptions, password: pulumi.Output[str] | None, db_job: k8s.batch.v1.Job) -> None:
         n = args.names
-        level = "restricted"
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=n.namespace,
-                labels={
-                    "pod-security.kubernetes.io/enforce": level,
-                    "pod-security.kubernetes.io/warn": level,
-                    "pod-security.kubernetes.io/audit": level,
-                    "app.kubernetes.io/managed-by": "pulumi",
-                    "platform/review-pr": str(n.pr),
-                },
+                labels={**runtime_config.pod_security_labels(), "platform/review-pr": str(n.pr)},
             ),
             opts=child,
         )

@@ -49,6 +49,23 @@ def placeholder(key: str) -> str:
     return f"offline-placeholder-{key.replace(':', '-')}"
 
 
+def _encoded(raw: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], list[str]]:
+    """Full config keys -> (what the engine passes: objects as JSON, booleans lower case;
+    the decoded values, secrets masked; the secret keys). A `secure:` value cannot be
+    decrypted here, so it becomes a placeholder marked secret."""
+    config: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key], values[key] = placeholder(key), "[secret]"
+            secret_keys.append(key)
+            continue
+        config[key] = json.dumps(value) if isinstance(value, (dict, list)) else ("true" if value is True else "false" if value is False else str(value))
+        values[key] = value
+    return config, values, secret_keys
+
+
 def read_stack_file(stack: str, root: Path = ROOT, overrides: dict[str, Any] | None = None, *, substitute_secrets: bool = True) -> StackFile:
     """The stack file's config as the engine would hand it to the program.
 
@@ -67,23 +84,7 @@ def read_stack_file(stack: str, root: Path = ROOT, overrides: dict[str, Any] | N
             raw.pop(key, None)
         else:
             raw[key] = value
-    config: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    secret_keys: list[str] = []
-    for key, value in raw.items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full] = placeholder(full)
-            secret_keys.append(full)
-            values[full] = "[secret]"
-            continue
-        if isinstance(value, (dict, list)):
-            config[full] = json.dumps(value)
-        elif isinstance(value, bool):
-            config[full] = "true" if value else "false"
-        else:
-            config[full] = str(value)
-        values[full] = value
+    config, values, secret_keys = _encoded({(key if ":" in key else f"{PROJECT}:{key}"): value for key, value in raw.items()})
     for key in SECRET_KEYS if substitute_secrets else ():
         full = f"{PROJECT}:{key}"
         if full not in config:
@@ -309,16 +310,7 @@ def read_project_config(
             raw.pop(key, None)
         else:
             raw[key] = value
-    config: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    secret_keys: list[str] = []
-    for key, value in raw.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[key], values[key] = placeholder(key), "[secret]"
-            secret_keys.append(key)
-            continue
-        config[key] = json.dumps(value) if isinstance(value, (dict, list)) else ("true" if value is True else "false" if value is False else str(value))
-        values[key] = value
+    config, values, secret_keys = _encoded(raw)
     for key, value in (secrets or {}).items():
         config[key], values[key] = value, "[secret]"
         secret_keys.append(key)

@@ -101,15 +101,14 @@ def _short_type(token: str) -> str:
     return token.split(":")[-1] if token.count(":") >= 2 else token
 
 
-def render(plan: dict[str, Any], stack: str) -> str:
+def resource_lines(plan: dict[str, Any]) -> list[str]:
+    """The plan's resource tree per component ([protect, retain] flagged), then the count per type."""
     steps = [s["newState"] for s in plan["steps"]]
     by_parent: dict[str, list[dict[str, Any]]] = {}
     for state in steps:
         by_parent.setdefault(state["parent"], []).append(state)
     stack_urn = next(s["urn"] for s in steps if s["type"] == "pulumi:pulumi:Stack")
-
-    lines = [f"Offline plan of stack '{stack}' (mocks: no credentials, no network, nothing deployed)", ""]
-    lines.append("Resources by component")
+    lines = ["Resources by component"]
 
     def walk(urn: str, depth: int) -> None:
         for child in sorted(by_parent.get(urn, []), key=lambda c: c["urn"].rsplit("::", 1)[-1]):
@@ -125,7 +124,11 @@ def render(plan: dict[str, Any], stack: str) -> str:
     width = max((len(t) for t in counts), default=0)
     for token, n in sorted(counts.items()):
         lines.append(f"  {token:<{width}}  {n}")
+    return lines
 
+
+def render(plan: dict[str, Any], stack: str) -> str:
+    lines = [f"Offline plan of stack '{stack}' (mocks: no credentials, no network, nothing deployed)", "", *resource_lines(plan)]
     lines += ["", "Key sizing", *[f"  {line}" for line in _sizing(validated_config(plan["config"], stack))]]
 
     cost = plan["outputs"].get("cost")

@@ -19,13 +19,12 @@ from __future__ import annotations
 import datetime
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from infra import review_env
 from infra.offline.harness import ROOT, placeholder, read_project_config, reference_of, run_program, secret_values_of
-from infra.offline.plan import PLAN_ERRORS, to_preview_json
+from infra.offline.plan import PLAN_ERRORS, resource_lines, to_preview_json
 
 REVIEW_DIR = ROOT / "review"
 PROJECT = review_env.NAMESPACE
@@ -67,28 +66,8 @@ def build_review_plan(pr: int, overrides: dict[str, Any] | None = None, dev_over
     return to_preview_json(run_review(pr, overrides, dev_overrides)[1])
 
 
-def _short(token: str) -> str:
-    return token.split(":")[-1] if token.count(":") >= 2 else token
-
-
 def render(plan: dict[str, Any], stack: str) -> str:
-    steps = [s["newState"] for s in plan["steps"]]
-    by_parent: dict[str, list[dict[str, Any]]] = {}
-    for state in steps:
-        by_parent.setdefault(state["parent"], []).append(state)
-    stack_urn = next(s["urn"] for s in steps if s["type"] == "pulumi:pulumi:Stack")
-    lines = [f"Offline plan of review stack '{stack}' against dev's offline plan (mocks: no credentials, no network, nothing deployed)", "", "Resources by component"]
-
-    def walk(urn: str, depth: int) -> None:
-        for child in sorted(by_parent.get(urn, []), key=lambda c: c["urn"].rsplit("::", 1)[-1]):
-            lines.append(f"{'  ' * depth}+ {_short(child['type'])} {child['urn'].rsplit('::', 1)[-1]}")
-            walk(child["urn"], depth + 1)
-
-    walk(stack_urn, 1)
-    counts = Counter(s["type"] for s in steps if s["type"] != "pulumi:pulumi:Stack")
-    lines += ["", f"Resources: {sum(counts.values())} to create"]
-    width = max((len(t) for t in counts), default=0)
-    lines += [f"  {token:<{width}}  {n}" for token, n in sorted(counts.items())]
+    lines = [f"Offline plan of review stack '{stack}' against dev's offline plan (mocks: no credentials, no network, nothing deployed)", "", *resource_lines(plan)]
     out = plan["outputs"]
     lines += ["", "Review environment"]
     if "dev_stack" in out:
