@@ -236,6 +236,12 @@ app = App(
     opts=on_cluster,
 )
 
+# --- observability: metrics, logs, traces, Grafana (infra/components/monitoring.py, logs.py, traces.py, grafana.py) ---
+# --- end observability ---
+
+# --- alerting: SNS, the alert forwarder, CloudWatch alarms, the uptime check (infra/components/alerting.py, uptime.py) ---
+# --- end alerting ---
+
 pulumi.export("environment", cfg.environment)
 # The same sizing objects that created the resources price them: cost reviews read this.
 pulumi.export("cost", estimate(cfg))

@@ -41,7 +41,7 @@ PROJECT = "platform"
 
 # Every config key that holds a secret. Set them with `pulumi config set --secret`; the
 # program refuses one stored in plain text, and the offline plan substitutes a placeholder.
-SECRET_KEYS = ("cloudflare_api_token", "stripe_secret_key", "sendgrid_api_key")
+SECRET_KEYS = ("cloudflare_api_token", "stripe_secret_key", "sendgrid_api_key", "slack_webhook_url", "pagerduty_routing_key", "sentry_dsn")
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy API).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
@@ -677,6 +677,128 @@ class AuditConfig(_Section):
         return self
 
 
+class MetricsConfig(_Section):
+    """`platform:observability.metrics`: Prometheus (kube-prometheus-stack), its Alertmanager
+    and exporters, and the long-term store in S3 (Thanos)."""
+
+    # On by default: an environment nobody can see is not safe to run. Dev turns it off.
+    enabled: bool = True
+    # Days Prometheus keeps samples on its own volume (the seed: staging 30, prod 90). The
+    # volume is sized from this (infra/telemetry.py prometheus_volume_gb).
+    retention_days: int = Field(30, ge=1, le=365)
+    # Days the long-term store (Thanos, S3) keeps them; 0: no long-term store. When set it
+    # must outlast retention_days, or it would hold nothing Prometheus does not.
+    long_term_days: int = Field(0, ge=0, le=3653)
+    # Samples Prometheus ingests per second (series / scrape interval); sizes its volume and
+    # the long-term bucket. A small EKS cluster with the default exporters and rules ingests
+    # a few thousand (`rate(prometheus_tsdb_head_samples_appended_total[1h])` gives yours).
+    samples_per_second: int = Field(5_000, ge=100, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _long_term_outlasts_local(self) -> "MetricsConfig":
+        if self.long_term_days and self.long_term_days <= self.retention_days:
+            raise ValueError(
+                f"long_term_days ({self.long_term_days}) must be longer than retention_days ({self.retention_days}), or 0 for no long-term store"
+            )
+        return self
+
+
+class LogsConfig(_Section):
+    """`platform:observability.logs`: Loki (S3 storage) and a log shipper on every node (Alloy)."""
+
+    enabled: bool = True
+    # Loki's compactor deletes what is older (limits_config.retention_period). Whole days:
+    # Loki applies retention per 24h index table, so it cannot express less than a day
+    # (Loki docs, "Log retention": retention_period must be a multiple of the index period).
+    retention_days: int = Field(7, ge=1, le=3653)
+
+
+class TracesConfig(_Section):
+    """`platform:observability.traces`: Tempo (S3 storage) and its OTLP endpoint for the app."""
+
+    enabled: bool = True
+    # Tempo's compactor deletes blocks older than this (compactor.compaction.block_retention).
+    retention_days: int = Field(3, ge=1, le=90)
+
+
+class SlackRoute(_Section):
+    """Alerts to a Slack channel through an incoming webhook (`platform:slack_webhook_url`, a secret)."""
+
+    # The channel the webhook posts to, as Slack shows it (informational: the webhook decides).
+    channel: str = Field(pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+    # Which severities reach it: the baseline rules label every alert critical or warning.
+    severities: list[Literal["critical", "warning"]] = Field(["critical", "warning"], min_length=1)
+
+
+class PagerDutyRoute(_Section):
+    """Pages through a PagerDuty Events API v2 integration (`platform:pagerduty_routing_key`, a secret)."""
+
+    # Only what needs a human now pages; warnings go to Slack.
+    severities: list[Literal["critical", "warning"]] = Field(["critical"], min_length=1)
+
+
+class AlertsConfig(_Section):
+    """`platform:observability.alerts`: where Alertmanager and the CloudWatch alarms send alerts."""
+
+    # Off by default: dev has nobody on call. When on, at least one destination is required.
+    enabled: bool = False
+    slack: SlackRoute | None = None
+    pagerduty: PagerDutyRoute | None = None
+
+    @model_validator(mode="after")
+    def _destination(self) -> "AlertsConfig":
+        if self.enabled and self.slack is None and self.pagerduty is None:
+            raise ValueError("enabled without a destination: set slack, pagerduty or both (alerting never points at nothing)")
+        if not self.enabled and (self.slack is not None or self.pagerduty is not None):
+            raise ValueError("slack or pagerduty is set but enabled is false; set enabled: true or remove the destination")
+        return self
+
+    @property
+    def destinations(self) -> list[str]:
+        return [d for d in ("slack", "pagerduty") if getattr(self, d) is not None]
+
+
+class UptimeConfig(_Section):
+    """`platform:observability.uptime`: a Route 53 health check of the API's health URL."""
+
+    enabled: bool = False
+    # The API's health endpoint, on the first API record over HTTPS.
+    path: str = Field("/health", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    # Route 53 checks from several regions every 30 s (10 s costs extra, "fast interval").
+    request_interval_seconds: Literal[10, 30] = 30
+    # Consecutive failures before a checker marks the endpoint unhealthy (Route 53: 1-10).
+    failure_threshold: int = Field(3, ge=1, le=10)
+
+
+class ObservabilityConfig(_Section):
+    """`platform:observability`: metrics, logs, traces, Grafana, alert routes, uptime and errors.
+
+    Grafana runs whenever one of metrics, logs or traces is on. Secrets it reads:
+    `platform:slack_webhook_url` and `platform:pagerduty_routing_key` (required with their
+    route), `platform:sentry_dsn` (optional: the app's SENTRY_DSN).
+    """
+
+    metrics: MetricsConfig = MetricsConfig()
+    logs: LogsConfig = LogsConfig()
+    traces: TracesConfig = TracesConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    uptime: UptimeConfig = UptimeConfig()
+    # SENTRY_ENV in app-config (the seed: staging, production); unset: no SENTRY_ENV.
+    sentry_environment: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ObservabilityConfig":
+        if self.alerts.enabled and not self.metrics.enabled:
+            raise ValueError("alerts.enabled needs metrics.enabled: the baseline alert rules run in Prometheus and route through its Alertmanager")
+        if self.uptime.enabled and not self.alerts.enabled:
+            raise ValueError("uptime.enabled needs alerts.enabled: a failing uptime check must reach someone")
+        return self
+
+    @property
+    def grafana(self) -> bool:
+        return self.metrics.enabled or self.logs.enabled or self.traces.enabled
+
+
 class BudgetConfig(_Section):
     """`platform:budget`: the AWS Budgets monthly cost budget and who hears about it."""
 
@@ -789,6 +911,7 @@ class StackConfig(_Section):
     account: AccountConfig
     access: AccessConfig = AccessConfig()
     audit: AuditConfig = AuditConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
     working_hours: WorkingHours | None = None
     cost: CostAssumptions = CostAssumptions()
     # The CI runner inside the VPC (docs/ci.md); absent: none.
@@ -839,6 +962,13 @@ _PRODUCTION_FLOOR: tuple[tuple[str, Any, str], ...] = (
     ("audit.trail_retention_days", lambda c: not c.owns_audit or c.audit.trail_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
     ("audit.object_lock_days", lambda c: not c.owns_audit or c.audit.object_lock_days >= 365, "must be at least 365 in a production tier (no one deletes a year of audit logs)"),
     ("audit.session_log_retention_days", lambda c: not c.owns_audit or c.audit.session_log_retention_days >= 365, "must be at least 365 in a production tier (every log is kept a year)"),
+    # The seed's production monitoring: everything on, long-term metrics, paged 24/7.
+    ("observability.metrics.enabled", lambda c: c.observability.metrics.enabled, "must be true in a production tier"),
+    ("observability.metrics.long_term_days", lambda c: c.observability.metrics.long_term_days > 0, "must be above 0 in a production tier (long-term metrics in S3)"),
+    ("observability.logs.enabled", lambda c: c.observability.logs.enabled, "must be true in a production tier"),
+    ("observability.traces.enabled", lambda c: c.observability.traces.enabled, "must be true in a production tier"),
+    ("observability.alerts.pagerduty", lambda c: c.observability.alerts.pagerduty is not None, "is required in a production tier (someone is paged 24/7)"),
+    ("observability.uptime.enabled", lambda c: c.observability.uptime.enabled, "must be true in a production tier"),
 )
 
 _STAGING_FLOOR: tuple[tuple[str, Any, str], ...] = (
@@ -1076,7 +1206,7 @@ def service_linked_role_problem(stack: str, account: AccountConfig, others: Mapp
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "account", "access", "audit", "working_hours", "cost", "runner")
+_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "account", "access", "audit", "observability", "working_hours", "cost", "runner")
 _SCALARS = ("environment", "tier", "tags")
 ALLOWED_KEYS = tuple(sorted((*_SECTIONS, *_SCALARS, *SECRET_KEYS)))
 
@@ -1207,7 +1337,17 @@ def required_secrets(config: StackConfig) -> tuple[str, ...]:
     needed = ["cloudflare_api_token"]
     if config.app.external_services != "mock":
         needed += ["stripe_secret_key", "sendgrid_api_key"]
+    # Each alert route's credential: without it the route would point at nothing.
+    alerts = config.observability.alerts
+    if alerts.slack is not None:
+        needed.append("slack_webhook_url")
+    if alerts.pagerduty is not None:
+        needed.append("pagerduty_routing_key")
     return tuple(needed)
+
+
+# Secrets a stack may leave out: the feature they feed is off without them.
+OPTIONAL_SECRETS = ("sentry_dsn",)
 
 
 def _all_config_keys() -> set[str]:
@@ -1251,6 +1391,10 @@ def load() -> StackConfig:
         if value is None:
             raise ConfigError(f"{PROJECT}:{key}", f"required secret is not set; run `pulumi config set --secret {PROJECT}:{key} <value> --stack {stack}`")
         secrets[key] = value
+    for key in OPTIONAL_SECRETS:
+        value = platform.get_secret(key)
+        if value is not None:
+            secrets[key] = value
     _refuse_a_deploy_while_asleep(config, now())
     return config.model_copy(update={"secrets": secrets})
 
