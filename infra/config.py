@@ -1087,6 +1087,12 @@ def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
     if c.app.external_services == "mock" and c.tier == "production":
         raise ConfigError(f"{PROJECT}:app.external_services", "'mock' is not allowed in a production tier; use live")
     _check_access(c)
+    # The observability pods must fit the nodes the stack always runs (infra/telemetry.py).
+    from infra import telemetry
+
+    problem = telemetry.capacity_problem(c)
+    if problem:
+        raise ConfigError(f"{PROJECT}:observability", problem)
     if c.dns.review_wildcard and c.tier != "development":
         raise ConfigError(f"{PROJECT}:dns.review_wildcard", f"only a development tier hosts review environments; a {c.tier} certificate covers its own names only")
     if c.owns_audit and len(audit_bucket_name(c.name, c.aws.region, c.account.id)) > BUCKET_NAME_MAX:
