@@ -13,7 +13,12 @@ from infra.components.cache import Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
 from infra.components.db_roles import DbRoles, DbRolesArgs
+from infra.components import edge as edge_names
 from infra.components.edge import Edge, EdgeArgs
+from infra.components.grafana import Grafana, GrafanaArgs
+from infra.components.logs import Logs, LogsArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs
+from infra.components.traces import Traces, TracesArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
@@ -237,6 +242,50 @@ app = App(
 )
 
 # --- observability: metrics, logs, traces, Grafana (infra/components/monitoring.py, logs.py, traces.py, grafana.py) ---
+obs = cfg.observability
+if obs.grafana:
+    telemetry_store = dict(
+        region=cfg.aws.region,
+        account_id=cfg.account.id,
+        kms_key_arn=keys.key_arn,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+        storage_class=addons.storage_class_name,
+    )
+    monitoring = Monitoring(
+        cfg.name,
+        MonitoringArgs(
+            config=obs,
+            environment=cfg.environment,
+            slack_webhook_url=cfg.secrets.get("slack_webhook_url"),
+            pagerduty_routing_key=cfg.secrets.get("pagerduty_routing_key"),
+            ingress_namespace=edge_names.TRAEFIK_NAMESPACE,
+            ingress_selector=edge_names.TRAEFIK_SELECTOR,
+            workload_dependencies=addons.workload_dependencies,
+            **telemetry_store,
+        ),
+        opts=on_cluster,
+    )
+    if obs.logs.enabled:
+        Logs(cfg.name, LogsArgs(config=obs.logs, workload_dependencies=monitoring.dependencies, **telemetry_store), opts=on_cluster)
+    if obs.traces.enabled:
+        Traces(cfg.name, TracesArgs(config=obs.traces, workload_dependencies=monitoring.dependencies, **telemetry_store), opts=on_cluster)
+    grafana = Grafana(
+        cfg.name,
+        GrafanaArgs(
+            config=obs,
+            environment=cfg.environment,
+            region=cfg.aws.region,
+            cluster_name=cluster.cluster_name,
+            prometheus_url=monitoring.prometheus_url,
+            db_instance_identifier=database.instance_identifier,
+            cache_cluster_ids=cache.member_cluster_ids,
+            pod_identity_agent=addons.pod_identity_agent,
+            workload_dependencies=monitoring.dependencies,
+        ),
+        opts=on_cluster,
+    )
+    pulumi.export("grafana_url", grafana.url)
 # --- end observability ---
 
 # --- alerting: SNS, the alert forwarder, CloudWatch alarms, the uptime check (infra/components/alerting.py, uptime.py) ---

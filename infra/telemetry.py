@@ -60,9 +60,14 @@ LOKI_URL = f"http://loki.{NAMESPACE}.svc.cluster.local:3100"
 TEMPO_QUERY_URL = f"http://tempo.{NAMESPACE}.svc.cluster.local:3200"
 # The OTLP receivers the app exports to (app-config OTEL_EXPORTER_OTLP_ENDPOINT): HTTP, 4318.
 OTLP_HTTP_ENDPOINT = f"http://tempo.{NAMESPACE}.svc.cluster.local:4318"
-PROMETHEUS_URL = f"http://prometheus.{NAMESPACE}.svc.cluster.local:9090"
+# kube-prometheus-stack with fullnameOverride KPS_NAME names its Services <name>-prometheus, ...
+KPS_NAME = "kube-prometheus"
+PROMETHEUS_URL = f"http://{KPS_NAME}-prometheus.{NAMESPACE}.svc.cluster.local:9090"
+# The sidecars' gRPC StoreAPI, a headless Service (prometheus.thanosService).
+THANOS_SIDECAR_SRV = f"dnssrv+_grpc._tcp.{KPS_NAME}-thanos-discovery.{NAMESPACE}.svc.cluster.local"
+THANOS_STORE_ADDRESS = f"dnssrv+_grpc._tcp.thanos-store.{NAMESPACE}.svc.cluster.local"
 THANOS_QUERY_URL = f"http://thanos-query.{NAMESPACE}.svc.cluster.local:9090"
-ALERTMANAGER_URL = f"http://alertmanager.{NAMESPACE}.svc.cluster.local:9093"
+ALERTMANAGER_URL = f"http://{KPS_NAME}-alertmanager.{NAMESPACE}.svc.cluster.local:9093"
 
 # Alertmanager reads its credentials from files: the Secret below is mounted by the
 # operator at /etc/alertmanager/secrets/<name>/<key> (alertmanagerSpec.secrets), and the
@@ -94,28 +99,48 @@ def prometheus_memory_mib(metrics: MetricsConfig) -> int:
     return max(768, math.ceil(series * BYTES_PER_SERIES / 2**20))
 
 
+# The requests every chart's values set (Prometheus's memory follows its ingest, below).
+WORKLOADS: Mapping[str, Workload] = {
+    "alertmanager": Workload(50, 64),
+    "operator": Workload(100, 128),
+    "kube-state-metrics": Workload(50, 128),
+    "node-exporter": Workload(50, 64, per_node=True),
+    "thanos-sidecar": Workload(50, 128),
+    "thanos-query": Workload(100, 256),
+    "thanos-store": Workload(100, 512),
+    "thanos-compact": Workload(100, 512),
+    "loki": Workload(200, 512),
+    "alloy": Workload(100, 192, per_node=True),
+    "tempo": Workload(200, 512),
+    "grafana": Workload(100, 256),
+    "grafana-sidecar": Workload(50, 64),
+}
+
+
+def workloads_of(role: str) -> Workload:
+    return WORKLOADS[role]
+
+
+def prometheus_workload(metrics: MetricsConfig) -> Workload:
+    return Workload(250, prometheus_memory_mib(metrics))
+
+
 def workloads(obs: ObservabilityConfig) -> dict[str, Workload]:
-    """Every observability pod this config runs, by role (the charts' values take these)."""
+    """Every observability pod this config runs, by role."""
+    roles: list[str] = []
     out: dict[str, Workload] = {}
     if obs.metrics.enabled:
-        out["prometheus"] = Workload(250, prometheus_memory_mib(obs.metrics))
-        out["alertmanager"] = Workload(50, 64)
-        out["operator"] = Workload(100, 128)
-        out["kube-state-metrics"] = Workload(50, 128)
-        out["node-exporter"] = Workload(50, 64, per_node=True)
+        out["prometheus"] = prometheus_workload(obs.metrics)
+        roles += ["alertmanager", "operator", "kube-state-metrics", "node-exporter"]
         if obs.metrics.long_term_days:
-            out["thanos-sidecar"] = Workload(50, 128)
-            out["thanos-query"] = Workload(100, 256)
-            out["thanos-store"] = Workload(100, 512)
-            out["thanos-compact"] = Workload(100, 512)
+            roles += ["thanos-sidecar", "thanos-query", "thanos-store", "thanos-compact"]
     if obs.logs.enabled:
-        out["loki"] = Workload(200, 512)
-        out["alloy"] = Workload(100, 192, per_node=True)
+        roles += ["loki", "alloy"]
     if obs.traces.enabled:
-        out["tempo"] = Workload(200, 512)
+        roles += ["tempo"]
     if obs.grafana:
-        out["grafana"] = Workload(100, 256)
-        out["grafana-sidecar"] = Workload(50, 64)
+        roles += ["grafana", "grafana-sidecar"]
+    out.update({role: WORKLOADS[role] for role in roles})
     return out
 
 

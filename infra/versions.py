@@ -54,3 +54,9 @@ def addon_versions(kubernetes_version: str) -> Mapping[str, str]:
     if missing:
         raise ValueError(f"Kubernetes {kubernetes_version}: no version pinned for {', '.join(missing)} in infra/versions.py")
     return row
+
+# Thanos's query, store gateway and compactor (infra/components/monitoring.py): the image
+# kube-prometheus-stack 88.5.3 gives the Prometheus pods' Thanos sidecar
+# (prometheusOperator.thanosImage), so every Thanos component speaks the same version
+# (tests/test_monitoring.py holds the two equal).
+THANOS_IMAGE = "quay.io/thanos/thanos:v0.42.4"

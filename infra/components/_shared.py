@@ -5,7 +5,10 @@
 - `final_snapshot_identifier`: a final snapshot's name of its own per deletion;
 - `service_role_trust`: the trust policy of a role an AWS service assumes on this
   account's behalf, with the confused-deputy guard;
-- `pod_identity_trust`: the trust policy of an EKS Pod Identity role;
+- `pod_identity_trust`: the trust policy of an EKS Pod Identity role, `irsa_trust_policy`
+  an IRSA role's, and `workload_identity` a workload's IRSA role with its grants;
+- `private_bucket`: an S3 bucket with every control the policy pack asks of one, and
+  `bucket_access_policy`, a workload's grants on its bucket;
 - `pinned_release`: a Helm release of a chart at a pinned version from its repository;
 - `psql_job_spec`: the spec of a Job that runs psql scripts from a ConfigMap with libpq's
   variables from a Secret, hardened for Pod Security `restricted`;
@@ -70,6 +73,27 @@ def pod_identity_trust(account: pulumi.Input[str]) -> pulumi.Output[str]:
             ],
         }
     )
+
+
+def irsa_trust_policy(oidc_provider_arn: str, oidc_provider_url: str, namespace: str, service_account: str) -> dict[str, Any]:
+    """Trust policy letting one Kubernetes service account assume a role via the cluster's OIDC provider."""
+    issuer = oidc_provider_url.removeprefix("https://")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{issuer}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
+    }
 
 
 def pinned_release(
@@ -232,3 +256,165 @@ def psql_job_spec(app: str, command: str, credentials_secret: pulumi.Input[str],
             ),
         ),
     )
+
+
+@dataclass(frozen=True)
+class PrivateBucket:
+    bucket: aws.s3.Bucket
+    # What writes must wait for: the bucket's encryption, public access block and policy.
+    ready: list[pulumi.Resource]
+
+
+def private_bucket(
+    name: str,
+    role: str,
+    *,
+    bucket_name: str,
+    kms_key_arn: pulumi.Input[str],
+    expire_days: int,
+    opts: pulumi.ResourceOptions,
+    stateful: pulumi.ResourceOptions | None = None,
+) -> PrivateBucket:
+    """An S3 bucket nobody outside the account reads: `{name}-{role}` and its `-ownership`
+    (BucketOwnerEnforced: ACLs off), `-public-access` (all four blocks), `-versioning`,
+    `-encryption` (SSE-KMS with the stack's key and an S3 Bucket Key, which cuts the KMS
+    requests a busy writer makes by orders of magnitude), `-lifecycle` and `-policy` (TLS only).
+
+    The lifecycle expires objects `expire_days` after they were written. For telemetry
+    (Thanos, Loki and Tempo blocks) an object is always written after the data it holds, so
+    an object older than the retention holds only data older than it: the lifecycle is the
+    retention's backstop and never deletes younger data. Versioning keeps what a compactor
+    overwrites or deletes for one more day (a bad compaction is recoverable), then lets go.
+    """
+    bucket = aws.s3.Bucket(
+        f"{name}-{role}",
+        bucket=bucket_name,
+        # A fixed name: a replacement must delete the old bucket first.
+        opts=pulumi.ResourceOptions.merge(stateful or opts, pulumi.ResourceOptions(delete_before_replace=True)),
+    )
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{name}-{role}-ownership", bucket=bucket.id, rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=opts
+    )
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-{role}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    versioning = aws.s3.BucketVersioning(
+        f"{name}-{role}-versioning",
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+        opts=opts,
+    )
+    encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-{role}-encryption",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+                ),
+                bucket_key_enabled=True,
+            )
+        ],
+        opts=opts,
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-{role}-lifecycle",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-after-retention",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),  # empty: every object (SDK docstring)
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=1),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(days_after_initiation=1),
+            ),
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="remove-expired-delete-markers",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
+            ),
+        ],
+        # The rules refer to noncurrent versions: versioning first.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[versioning])),
+    )
+    policy = aws.s3.BucketPolicy(
+        f"{name}-{role}-policy",
+        bucket=bucket.id,
+        policy=pulumi.Output.json_dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ]
+            }
+        ),
+        # S3 refuses concurrent changes to one bucket's configuration (OperationAborted).
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ownership, public_access])),
+    )
+    return PrivateBucket(bucket, [encryption, public_access, policy])
+
+
+def bucket_access_policy(bucket_arn: str, kms_key_arn: str, *, read_only: bool = False) -> dict[str, Any]:
+    """A workload's grants on its one bucket: list it, read (and write and delete) its
+    objects, and use the key that encrypts them, only through S3 in this region."""
+    object_actions = ["s3:GetObject"] if read_only else ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ListTheBucket", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": bucket_arn},
+            {"Sid": "ItsObjects", "Effect": "Allow", "Action": object_actions, "Resource": f"{bucket_arn}/*"},
+            {
+                "Sid": "ItsKeyThroughS3",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+                "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+            },
+        ],
+    }
+
+
+def workload_identity(
+    name: str,
+    role: str,
+    *,
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_provider_url: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+    policy: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """`{name}-{role}-role`, assumable only by `namespace/service_account` through the
+    cluster's OIDC provider (IRSA: the chart annotates the service account with the role's
+    ARN), with its inline `{name}-{role}-policy`.
+
+    IRSA, not EKS Pod Identity, for the telemetry backends: Thanos's and Tempo's S3 client
+    (minio-go) does not take Pod Identity's container credentials reliably
+    (thanos-io/objstore#131, open; minio/minio-go#2003), while every AWS SDK and minio-go
+    read the web identity token IRSA mounts."""
+    iam_role = aws.iam.Role(
+        f"{name}-{role}-role",
+        description=f"{name}: IRSA role of {namespace}/{service_account}",
+        assume_role_policy=pulumi.Output.all(oidc_provider_arn, oidc_provider_url).apply(
+            lambda a: json.dumps(irsa_trust_policy(a[0], a[1], namespace, service_account))
+        ),
+        opts=opts,
+    )
+    grant = aws.iam.RolePolicy(f"{name}-{role}-policy", role=iam_role.id, policy=policy, opts=opts)
+    return iam_role, grant

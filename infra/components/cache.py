@@ -174,6 +174,8 @@ class Cache(pulumi.ComponentResource):
         self.auth_secret_arn = secret.arn
         self.security_group_id = sg.id
         self.url = url
+        # The nodes' cluster ids (`<group>-001`...): ElastiCache's host metrics are per node.
+        self.member_cluster_ids = group.member_clusters
         self.register_outputs(
             {
                 "primary_endpoint": self.primary_endpoint,

@@ -52,7 +52,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra import runtime_config
-from infra.components._shared import PLATFORM_PRIORITY_CLASS, pinned_release, zone_spread
+from infra.components._shared import PLATFORM_PRIORITY_CLASS, irsa_trust_policy, pinned_release, zone_spread
 from infra.config import DnsConfig
 
 POLICY_DIR = Path(__file__).parent / "policies"
@@ -111,27 +111,6 @@ _KEBAB = re.compile(r"[^a-z0-9]+")
 def controller_policy() -> dict[str, Any]:
     """The AWS Load Balancer Controller's IAM policy document (checked in, upstream's)."""
     return json.loads((POLICY_DIR / "aws-load-balancer-controller.json").read_text(encoding="utf-8"))
-
-
-def irsa_trust_policy(oidc_provider_arn: str, oidc_provider_url: str, namespace: str, service_account: str) -> dict[str, Any]:
-    """Trust policy letting one Kubernetes service account assume a role via the cluster's OIDC provider."""
-    issuer = oidc_provider_url.removeprefix("https://")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": oidc_provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {
-                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                        f"{issuer}:aud": "sts.amazonaws.com",
-                    }
-                },
-            }
-        ],
-    }
 
 
 def chart_crds(chart: str, version: str, charts_dir: Path | None = None) -> list[dict[str, Any]]:

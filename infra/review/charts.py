@@ -93,6 +93,20 @@ OPEN_KEYS = frozenset(
     }
 )
 OPEN_SUFFIXES = ("Annotations", "Labels", "Tags")
+# Maps one chart's templates copy through whole, by chart and key path: any sub-key is the
+# user's. tempo 2.2.4 renders `tempo.storage` verbatim as Tempo's `storage:` block
+# (values.yaml's `config` template: `toYaml .Values.tempo.storage`), while values.yaml
+# shows only `trace.backend` and `trace.local`.
+# Also keys a chart's templates read that its values.yaml leaves commented out (each read
+# at the chart's tag): grafana 12.11.1 `fullnameOverride` (templates/_helpers.tpl),
+# `priorityClassName` (templates/_pod.tpl) and `grafana.ini`, whose every section
+# templates/_config.tpl renders while values.yaml shows four; kube-prometheus-stack 88.5.3
+# `prometheusOperator.priorityClassName` (templates/prometheus-operator/deployment.yaml).
+OPEN_PATHS: Mapping[str, frozenset[tuple[str, ...]]] = {
+    "tempo": frozenset({("tempo", "storage")}),
+    "grafana": frozenset({("fullnameOverride",), ("priorityClassName",), ("grafana.ini",)}),
+    "kube-prometheus-stack": frozenset({("prometheusOperator", "priorityClassName")}),
+}
 
 _MAX_MESSAGE = 240
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -122,7 +136,24 @@ def _load(directory: Path) -> VendoredChart | None:
     schema = json.loads(schema_file.read_text(encoding="utf-8")) if schema_file.is_file() else None
     if schema is not None:
         _validator_class(schema).check_schema(schema)
-    return VendoredChart(directory.parent.name, directory.name, defaults, schema)
+    return VendoredChart(directory.parent.name, directory.name, _with_subcharts(directory, defaults), schema)
+
+
+def _with_subcharts(directory: Path, defaults: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A chart's defaults with each vendored dependency's own values.yaml under its name
+    (or alias), the parent's section over it, as Helm passes a subchart its values: a key
+    the subchart takes is a key of the parent's section even where the parent's values.yaml
+    does not show it (kube-prometheus-stack's `prometheus-node-exporter.namespaceOverride`)."""
+    chart_file = directory / "Chart.yaml"
+    meta = yaml.safe_load(chart_file.read_text(encoding="utf-8")) if chart_file.is_file() else {}
+    out = dict(defaults)
+    for dependency in (meta or {}).get("dependencies") or []:
+        sub = _load((directory.parent.parent / str(dependency.get("name")) / str(dependency.get("version"))).resolve())
+        if sub is None:
+            continue
+        key = dependency.get("alias") or dependency["name"]
+        out[key] = merged(sub.defaults, defaults.get(key) or {})
+    return out
 
 
 def vendored_chart(chart: Any, version: Any, charts_dir: Path = CHARTS_DIR) -> VendoredChart | None:
@@ -236,14 +267,17 @@ def _open(key: Any, default: Any) -> bool:
 
 def _key_findings(chart: VendoredChart, values: Mapping[str, Any]) -> Iterable[str]:
     source = f"{chart.label} values.yaml"
+    open_paths = OPEN_PATHS.get(chart.chart, frozenset())
 
     def walk(user: Mapping[str, Any], defaults: Mapping[str, Any], where: list[Any]) -> Iterable[str]:
         for key, value in user.items():
+            if tuple([*where, key]) in open_paths:
+                continue
             if key not in defaults:
                 close = difflib.get_close_matches(str(key), [str(k) for k in defaults], n=1)
                 hint = f"; did you mean `{_path([*where, close[0]])}`?" if close else ""
                 yield f"{_path([*where, key])}: no such key in {source} (the chart has no values.schema.json){hint}"
-            elif isinstance(value, Mapping) and not _open(key, defaults[key]):
+            elif isinstance(value, Mapping) and not _open(key, defaults[key]) and tuple([*where, key]) not in open_paths:
                 yield from walk(value, defaults[key], [*where, key])
 
     if isinstance(chart.defaults, Mapping):
