@@ -25,6 +25,7 @@ from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
 from infra.components.providers import aws_provider, check_dns_zone, cloudflare_provider
 from infra.components.runner import Runner, RunnerArgs
 from infra.components.scaling import ScaledGroup, Scaling, ScalingArgs
+from infra import telemetry
 from infra.cost.model import estimate
 from infra.versions import KUBERNETES_VERSION
 
@@ -237,6 +238,9 @@ app = App(
         redis_url=cache.url,
         stripe_secret_key=cfg.secrets.get("stripe_secret_key"),
         sendgrid_api_key=cfg.secrets.get("sendgrid_api_key"),
+        otlp_endpoint=telemetry.OTLP_HTTP_ENDPOINT if cfg.observability.traces.enabled else None,
+        sentry_environment=cfg.observability.sentry_environment,
+        sentry_dsn=cfg.secrets.get("sentry_dsn"),
     ),
     opts=on_cluster,
 )

@@ -822,6 +822,15 @@ class CostAssumptions(_Section):
     trail_log_gb_per_month: float = Field(1.0, ge=0)
     trail_put_requests_per_month: int = Field(50_000, ge=0)
     session_log_ingest_gb_per_month: float = Field(0.1, ge=0)
+    # Observability (infra/telemetry.py): what Loki and Tempo write to S3 a day, compressed
+    # (Loki's chunks run about a tenth of the raw log volume), the PUTs each telemetry
+    # bucket takes a month (Loki flushes a chunk per stream every few minutes, Thanos a block
+    # every 2 hours, Tempo a block per few minutes), and the alarm notifications the
+    # forwarder Lambda delivers.
+    log_stored_gb_per_day: float = Field(0.5, ge=0)
+    trace_stored_gb_per_day: float = Field(0.2, ge=0)
+    telemetry_put_requests_per_month: int = Field(300_000, ge=0)
+    alert_notifications_per_month: int = Field(1_000, ge=0)
 
 
 # The repository a runner serves, "owner/name" (GitHub's rules for both parts).

@@ -91,6 +91,19 @@ def app_config(dns: DnsConfig, app: AppConfig) -> dict[str, str]:
     return data
 
 
+def telemetry_config(sentry_environment: str | None, otlp_endpoint: str | None, service_name: str = "api") -> dict[str, str]:
+    """The app-config keys of observability: where the app sends traces (OpenTelemetry's
+    standard variables, read by every OTel SDK) and Sentry's environment name."""
+    data: dict[str, str] = {}
+    if otlp_endpoint:
+        data["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
+        data["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
+        data["OTEL_SERVICE_NAME"] = service_name
+    if sentry_environment:
+        data["SENTRY_ENV"] = sentry_environment
+    return data
+
+
 def namespaces(app: AppConfig) -> list[str]:
     """`app`, then one `dev-<user>` per developer (AppConfig.namespaces, where config checks them)."""
     return app.namespaces

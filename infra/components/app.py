@@ -4,7 +4,8 @@ Creates:
 - `{name}-jwt-secret`, `{name}-jwt-refresh-secret`: 64-character random signing keys;
 - `{name}-app`: the Secrets Manager secret (customer-managed KMS key; recovery window 30 days
   where the stack is protected, else 7) and `{name}-app-value`, its JSON value:
-  DATABASE_URL, REDIS_URL, JWT_SECRET, JWT_REFRESH_SECRET, STRIPE_SECRET_KEY, SENDGRID_API_KEY.
+  DATABASE_URL, REDIS_URL, JWT_SECRET, JWT_REFRESH_SECRET, STRIPE_SECRET_KEY, SENDGRID_API_KEY,
+  and SENTRY_DSN when the stack sets `platform:sentry_dsn`.
   DATABASE_URL is the app's own PostgreSQL role (infra/dbroles.py: data, no DDL, never the
   master user), its password set by the roles job before this secret changes;
 - per app namespace (`app`, plus `dev-<user>` per developer): `{name}-ns-<ns>` (Pod Security
@@ -12,7 +13,7 @@ Creates:
   values as the Secrets Manager secret), `{name}-<ns>-app-migrations` (Kubernetes Secret
   `app-migrations`: DATABASE_URL as the migrator, the role that owns the schema, for the
   migration job) and `{name}-<ns>-app-config` (ConfigMap `app-config`, from
-  `infra.runtime_config`).
+  `infra.runtime_config`, with the OTLP endpoint and SENTRY_ENV where observability has them).
 
 Every secret value stays a secret Output from its source (stack config, the database, the cache's AUTH
 token, random) to both destinations; nothing here is exported in plain text.
@@ -56,6 +57,11 @@ class AppArgs:
     # Secret Outputs from the stack config; None only with `external_services: mock`.
     stripe_secret_key: pulumi.Input[str] | None = None
     sendgrid_api_key: pulumi.Input[str] | None = None
+    # Observability: Tempo's OTLP endpoint (Traces.otlp_endpoint) and Sentry's environment
+    # go into app-config; the optional SENTRY_DSN (a secret Output) into app-secrets.
+    otlp_endpoint: str | None = None
+    sentry_environment: str | None = None
+    sentry_dsn: pulumi.Input[str] | None = None
 
 
 class App(pulumi.ComponentResource):
@@ -68,7 +74,8 @@ class App(pulumi.ComponentResource):
         # validate / derive
         cfg = args.config
         external = self._external_keys(cfg, args.stripe_secret_key, args.sendgrid_api_key)
-        config_data = runtime_config.app_config(args.dns, cfg)
+        config_data = {**runtime_config.app_config(args.dns, cfg), **runtime_config.telemetry_config(args.sentry_environment, args.otlp_endpoint)}
+        secret_keys = (*runtime_config.SECRET_KEYS, *(["SENTRY_DSN"] if args.sentry_dsn is not None else []))
         namespaces = runtime_config.namespaces(cfg)
         protect = args.protection.protect
         child = pulumi.ResourceOptions(parent=self)
@@ -93,7 +100,8 @@ class App(pulumi.ComponentResource):
                 JWT_REFRESH_SECRET=jwt_refresh.result,
                 STRIPE_SECRET_KEY=external["STRIPE_SECRET_KEY"],
                 SENDGRID_API_KEY=external["SENDGRID_API_KEY"],
-            ).apply(lambda v: {k: str(v[k]) for k in runtime_config.SECRET_KEYS})
+                SENTRY_DSN=args.sentry_dsn if args.sentry_dsn is not None else "",
+            ).apply(lambda v: {k: str(v[k]) for k in secret_keys})
         )
 
         secret = aws.secretsmanager.Secret(

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from infra import prices, runtime_config
+from infra import prices, runtime_config, telemetry
 
 if TYPE_CHECKING:  # the model needs only the shapes of the config, not its loading
     from infra.config import StackConfig, WorkingHours
@@ -57,7 +57,7 @@ HOURS_PER_WEEK = Decimal(168)
 HOURS_PER_MONTH = 730
 _CENT = Decimal("0.01")
 # Component names, in the order the program builds them (and the report prints them).
-COMPONENTS = ("keys", "network", "cluster", "database", "cache", "edge", "app", "budget", "audit")
+COMPONENTS = ("keys", "network", "cluster", "database", "cache", "edge", "app", "budget", "audit", "observability")
 _DAYS_AWAKE = {"MON-FRI": 5, "MON-SAT": 6, "MON-SUN": 7}
 
 
@@ -308,6 +308,80 @@ def _audit(c: StackConfig, p: _Prices) -> Iterable[_Line]:
     )
 
 
+# The forwarder Lambda (infra/components/alerting.py): 128 MB, about a second a notification.
+FORWARDER_GB_SECONDS_PER_INVOCATION = Decimal("0.125")
+
+
+def _observability(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    obs = c.observability
+    metrics = obs.metrics
+    gp3 = p.unit("ebs_gp3")
+    if metrics.enabled:
+        gb = telemetry.prometheus_volume_gb(metrics)
+        yield _Line(
+            "observability", "prometheus",
+            f"Prometheus gp3 volume ({metrics.retention_days} d x {metrics.samples_per_second:,} samples/s x 2 bytes, +25%: observability.metrics)",
+            Decimal(gb), "GB-month", gp3,
+        )
+    if metrics.enabled and metrics.long_term_days:
+        yield _Line(
+            "observability", "metrics-bucket",
+            f"S3 Standard storage of the long-term metrics at steady state ({metrics.long_term_days} d, downsampled copies +10%)",
+            _d(telemetry.long_term_gb(metrics)), "GB-month", p.unit("s3_standard_storage"),
+        )
+        yield _Line("observability", "thanos", "Thanos compactor scratch gp3 volume", Decimal(telemetry.THANOS_COMPACT_VOLUME_GB), "GB-month", gp3)
+    if obs.logs.enabled:
+        yield _Line("observability", "loki", "Loki gp3 volume (WAL and index cache)", Decimal(telemetry.LOKI_VOLUME_GB), "GB-month", gp3)
+        yield _Line(
+            "observability", "logs-bucket",
+            f"S3 Standard storage of the logs at steady state ({obs.logs.retention_days} d x platform:cost.log_stored_gb_per_day)",
+            _assumed(c, "log_stored_gb_per_day") * obs.logs.retention_days, "GB-month", p.unit("s3_standard_storage"),
+        )
+    if obs.traces.enabled:
+        yield _Line("observability", "tempo", "Tempo gp3 volume (WAL and unflushed blocks)", Decimal(telemetry.TEMPO_VOLUME_GB), "GB-month", gp3)
+        yield _Line(
+            "observability", "traces-bucket",
+            f"S3 Standard storage of the traces at steady state ({obs.traces.retention_days} d x platform:cost.trace_stored_gb_per_day)",
+            _assumed(c, "trace_stored_gb_per_day") * obs.traces.retention_days, "GB-month", p.unit("s3_standard_storage"),
+        )
+    buckets = telemetry.buckets(obs)
+    if buckets:
+        yield _Line(
+            "observability", "buckets",
+            f"S3 PUT requests into the telemetry buckets ({', '.join(buckets)}; platform:cost.telemetry_put_requests_per_month each)",
+            _assumed(c, "telemetry_put_requests_per_month") * len(buckets) / 1000, "1k requests", p.unit("s3_put_requests"),
+        )
+    if obs.alerts.enabled:
+        from infra import alarms
+
+        count = alarms.alarm_count(c)
+        yield _Line("observability", "alarms", f"CloudWatch standard-resolution metric alarms ({count}: database, cache, load balancer, certificate, uptime)", Decimal(count), "alarm-month", p.unit("cloudwatch_alarm_standard"))
+        yield _Line("observability", "alerting", "Secrets Manager secret of the alert destinations", Decimal(1), "secret-month", p.unit("secrets_manager_secret"))
+        notifications = _assumed(c, "alert_notifications_per_month")
+        yield _Line(
+            "observability", "alerting", "alert forwarder Lambda requests (assumed: platform:cost.alert_notifications_per_month; SNS deliveries to Lambda are free)",
+            notifications / 1_000_000, "1M requests", p.unit("lambda_requests"),
+        )
+        yield _Line("observability", "alerting", "alert forwarder Lambda compute (128 MB, 1 s a notification)", notifications * FORWARDER_GB_SECONDS_PER_INVOCATION, "GB-second", p.unit("lambda_gb_seconds"))
+    if obs.uptime.enabled:
+        yield _Line("observability", "uptime", "Route 53 health check of the API (AWS endpoint)", Decimal(1), "health-check-month", p.unit("route53_health_check"))
+        yield _Line("observability", "uptime", "Route 53 health check optional feature: HTTPS", Decimal(1), "health-check-month", p.unit("route53_health_check_https"))
+        if obs.uptime.request_interval_seconds == 10:
+            yield _Line("observability", "uptime", "Route 53 health check optional feature: fast interval (10 s)", Decimal(1), "health-check-month", p.unit("route53_health_check_fast_interval"))
+
+
+def observability_share(config: StackConfig, cost: dict[str, Any]) -> dict[str, Any]:
+    """What observability costs on its own lines, and the share of the always-on nodes'
+    CPU and memory its pods request (already inside the node groups' lines)."""
+    share = telemetry.node_share(config)
+    monthly = sum((_d(i["monthly"] or 0) for i in cost["items"] if i["component"] == "observability"), Decimal(0))
+    return {
+        "monthly": float(monthly),
+        "node_cpu_share": None if share is None else round(share[0], 3),
+        "node_memory_share": None if share is None else round(share[1], 3),
+    }
+
+
 # ---------------------------------------------------------------------------- public
 
 
@@ -321,7 +395,7 @@ def estimate(config: StackConfig, catalogue: prices.Catalogue | None = None) -> 
         raise ValueError(f"a {cat.region} catalogue cannot price a stack in {region}")
     p = _Prices(cat)
     lines = _lines(config, p)
-    return {
+    out = {
         "currency": cat.currency if cat else "USD",
         "region": region,
         "prices_as_of": cat.prices_as_of if cat else None,
@@ -334,10 +408,12 @@ def estimate(config: StackConfig, catalogue: prices.Catalogue | None = None) -> 
         # What the total leaves out: no sourced list price in this region's catalogue.
         "unpriced": [f"{line.component} {line.resource}: {line.item}" for line in lines if line.unit_price is None],
     }
+    out["observability"] = observability_share(config, out)
+    return out
 
 
 def _lines(config: StackConfig, p: _Prices) -> list[_Line]:
-    return [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget, _audit) for line in part(config, p)]
+    return [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget, _audit, _observability) for line in part(config, p)]
 
 
 def _total(lines: list[_Line]) -> float:

@@ -139,7 +139,13 @@ def render(plan: dict[str, Any], stack: str) -> str:
         for item in cost["items"]:
             totals[item["component"]] += item["monthly"] or 0
         for component, amount in totals.most_common():
-            lines.append(f"  {component:<10} ${amount:>10,.2f}")
+            lines.append(f"  {component:<13} ${amount:>10,.2f}")
+        share = cost.get("observability")
+        if share and share.get("node_cpu_share") is not None:
+            lines.append(
+                f"  observability: ${share['monthly']:,.2f} on its own lines, and its pods request {share['node_cpu_share']:.0%} of the CPU and "
+                f"{share['node_memory_share']:.0%} of the memory of the nodes at min_size (inside the cluster's line)"
+            )
         if cost["monthly_total"] > cost["budget"]:
             lines.append(f"  WARNING: over budget by ${cost['monthly_total'] - cost['budget']:,.2f}")
         span = cost.get("node_range")
@@ -204,7 +210,35 @@ def _sizing(c: StackConfig) -> list[str]:
     )
     if not cache.apply_immediately:
         out.append(f"cache     changes wait for the maintenance window {cache.maintenance_window}")
+    out += _observability_sizing(c)
     out.append(f"budget    ${c.budget.monthly_limit_usd:,.2f}/month")
+    return out
+
+
+def _observability_sizing(c: StackConfig) -> list[str]:
+    """What observes the environment, with the seed's retention and where alerts go."""
+    from infra import telemetry
+
+    o = c.observability
+    m = o.metrics
+    if m.enabled:
+        long_term = f" + {m.long_term_days} d in S3 (Thanos)" if m.long_term_days else ""
+        metrics = f"metrics {m.retention_days} d on {telemetry.prometheus_volume_gb(m)} GB gp3{long_term}"
+    else:
+        metrics = "metrics off"
+    logs = f"logs {o.logs.retention_days} d (Loki, S3)" if o.logs.enabled else "logs off"
+    traces = f"traces {o.traces.retention_days} d (Tempo, S3)" if o.traces.enabled else "traces off"
+    out = [f"observe   {metrics}; {logs}; {traces}" + ("; Grafana inside the cluster" if o.grafana else "")]
+    if o.alerts.enabled:
+        routes = []
+        if o.alerts.pagerduty is not None:
+            routes.append(f"PagerDuty ({', '.join(o.alerts.pagerduty.severities)})")
+        if o.alerts.slack is not None:
+            routes.append(f"Slack {o.alerts.slack.channel} ({', '.join(o.alerts.slack.severities)})")
+        uptime = f"; uptime check https://{c.dns.fqdn(c.dns.api_records[0])}{o.uptime.path}" if o.uptime.enabled else ""
+        out.append(f"alerts    {' + '.join(routes)}, from Alertmanager and CloudWatch alarms{uptime}")
+    else:
+        out.append("alerts    none (observability.alerts.enabled is false)")
     return out
 
 
