@@ -19,8 +19,8 @@ With `observability.metrics.enabled`:
   volumes filling...) without the control-plane groups EKS does not expose (etcd,
   scheduler, controller manager, kube-proxy), and the platform's rules (ingress 5xx rate);
   Grafana is its own component (infra/components/grafana.py), the chart's is off;
-- `{name}-traefik-metrics`: a PodMonitor scraping Traefik's `metrics` port, which the
-  ingress error-rate rule reads;
+  a PodMonitor of Traefik's `metrics` port (the ingress error-rate rule reads it) is part of
+  the release's values, so the chart creates it after the operator's CRDs;
 With `metrics.long_term_days` (Thanos):
 - `{name}-metrics-bucket` and its configuration (private_bucket), objects expired after
   `long_term_days`; `{name}-thanos-role` / `-policy`: the IRSA role of service account
@@ -173,21 +173,11 @@ class Monitoring(pulumi.ComponentResource):
             version=KPS_CHART_VERSION,
             repo=KPS_REPO,
             namespace=telemetry.NAMESPACE,
-            values=kps_values(obs, args.environment, args.storage_class, thanos_role.arn if thanos_role is not None else None),
+            values=kps_values(
+                obs, args.environment, args.storage_class, thanos_role.arn if thanos_role is not None else None,
+                ingress_namespace=args.ingress_namespace, ingress_selector=args.ingress_selector,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *waits]),
-        )
-        k8s.apiextensions.CustomResource(
-            f"{name}-traefik-metrics",
-            api_version="monitoring.coreos.com/v1",
-            kind="PodMonitor",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="traefik", namespace=telemetry.NAMESPACE, labels={"app.kubernetes.io/managed-by": "pulumi"}),
-            spec={
-                "namespaceSelector": {"matchNames": [args.ingress_namespace]},
-                "selector": {"matchLabels": dict(args.ingress_selector or {"app.kubernetes.io/name": "traefik"})},
-                "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics"}],
-            },
-            # The PodMonitor kind exists once the chart installed the operator's CRDs.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[kps]),
         )
         if long_term:
             self._thanos(name, metrics, after=[kps])
@@ -310,8 +300,9 @@ class Monitoring(pulumi.ComponentResource):
                     [
                         "query",
                         "--log.level=info",
-                        # Grafana's datasource speaks to it as to a Prometheus, on 9090.
-                        "--http-address=0.0.0.0:9090",
+                        # Its HTTP API on the container's `http` port, which the probes read;
+                        # the Service below answers on 9090, as a Prometheus does (Grafana's URL).
+                        f"--http-address=0.0.0.0:{THANOS_HTTP}",
                         f"--grpc-address=0.0.0.0:{THANOS_GRPC}",
                         f"--endpoint={telemetry.THANOS_SIDECAR_SRV}",
                         f"--endpoint={telemetry.THANOS_STORE_ADDRESS}",
@@ -327,7 +318,7 @@ class Monitoring(pulumi.ComponentResource):
         k8s.core.v1.Service(
             f"{name}-thanos-query-svc",
             metadata=meta("query"),
-            spec=k8s.core.v1.ServiceSpecArgs(selector=_thanos_labels("query"), ports=[k8s.core.v1.ServicePortArgs(name="http", port=9090, target_port=9090)]),
+            spec=k8s.core.v1.ServiceSpecArgs(selector=_thanos_labels("query"), ports=[k8s.core.v1.ServicePortArgs(name="http", port=9090, target_port="http")]),
             opts=opts,
         )
 
@@ -346,7 +337,15 @@ def thanos_objstore(bucket: str, region: str) -> str:
     return yaml.safe_dump({"type": "S3", "config": {"bucket": bucket, "endpoint": f"s3.{region}.amazonaws.com", "region": region}}, sort_keys=False)
 
 
-def kps_values(obs: ObservabilityConfig, environment: str, storage_class: str, thanos_role_arn: pulumi.Input[str] | None) -> dict[str, Any]:
+def kps_values(
+    obs: ObservabilityConfig,
+    environment: str,
+    storage_class: str,
+    thanos_role_arn: pulumi.Input[str] | None,
+    *,
+    ingress_namespace: str = "traefik",
+    ingress_selector: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """kube-prometheus-stack's values for this config (the chart's key paths, values.yaml 88.5.3)."""
     metrics = obs.metrics
     prometheus = telemetry.prometheus_workload(metrics)
@@ -378,6 +377,18 @@ def kps_values(obs: ObservabilityConfig, environment: str, storage_class: str, t
     prometheus_values: dict[str, Any] = {
         "serviceAccount": {"create": True, "name": PROMETHEUS_SERVICE_ACCOUNT},
         "prometheusSpec": spec,
+        # Traefik's `metrics` port, which the ingress error-rate rule reads. Rendered by the
+        # chart (templates/prometheus/podmonitors.yaml) after its own CRDs: a
+        # PodMonitor of the program's would be previewed before the kind exists on a new
+        # cluster (pulumi/pulumi-kubernetes#3247, a CR whose CRD a Helm release installs).
+        "additionalPodMonitors": [
+            {
+                "name": "traefik",
+                "namespaceSelector": {"matchNames": [ingress_namespace]},
+                "selector": {"matchLabels": dict(ingress_selector or {"app.kubernetes.io/name": "traefik"})},
+                "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics"}],
+            }
+        ],
     }
     if metrics.long_term_days:
         prometheus_values["serviceAccount"]["annotations"] = {"eks.amazonaws.com/role-arn": thanos_role_arn}
