@@ -38,10 +38,18 @@ def values(data: dict[str, Any], name: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the committed stacks
 
 
+# The observability releases per stack (tests/test_observability.py): dev runs no metrics or traces.
+OBSERVABILITY_RELEASES = {
+    "dev": ("loki", "alloy", "grafana"),
+    "staging": ("kube-prometheus-stack", "loki", "alloy", "tempo", "grafana"),
+    "prod": ("kube-prometheus-stack", "loki", "alloy", "tempo", "grafana"),
+}
+
+
 def test_every_release_of_every_stack_validates(stack):
     data = plan(stack).data
     names = sorted(s["newState"]["urn"].rsplit("::", 1)[1] for s in data["steps"] if s["newState"]["type"] == RELEASE)
-    assert names == sorted(f"platform-{stack}-{r}" for r in ("aws-load-balancer-controller", "traefik", "cluster-autoscaler", "metrics-server"))
+    assert names == sorted(f"platform-{stack}-{r}" for r in ("aws-load-balancer-controller", "traefik", "cluster-autoscaler", "metrics-server", *OBSERVABILITY_RELEASES[stack]))
     assert charts.check_release_values(data) == []
 
 
@@ -220,6 +228,123 @@ def test_a_release_being_deleted_is_not_checked():
 
 def test_helm_merge_deletes_a_default_set_to_null():
     assert charts.merged({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": None, "e": 4}, "d": [1]}) == {"a": {"c": 2, "e": 4}, "d": [1]}
+
+
+# ---------------------------------------------------------------------------- open paths and subcharts
+
+STAGING_KPS = "platform-staging-kube-prometheus-stack"
+NO_SCHEMA = "(the chart has no values.schema.json)"
+
+
+def staging_doctored() -> dict[str, Any]:
+    return copy.deepcopy(plan("staging").data)
+
+
+def test_each_open_path_is_a_key_a_committed_release_sets(monkeypatch):
+    """Without OPEN_PATHS the committed releases fail on exactly the keys the charts' templates
+    read and their values.yaml does not show: each entry is there for one of these."""
+    monkeypatch.setattr(charts, "OPEN_PATHS", {})
+    assert charts.check_release_values(plan("staging").data) == [
+        f"platform-staging-grafana: values.fullnameOverride: no such key in grafana 12.11.1 values.yaml {NO_SCHEMA}; did you mean `values.namespaceOverride`?",
+        f"platform-staging-grafana: values.priorityClassName: no such key in grafana 12.11.1 values.yaml {NO_SCHEMA}",
+        f"platform-staging-grafana: values[\"grafana.ini\"].analytics.reporting_enabled: no such key in grafana 12.11.1 values.yaml {NO_SCHEMA}",
+        f"platform-staging-grafana: values[\"grafana.ini\"].users: no such key in grafana 12.11.1 values.yaml {NO_SCHEMA}",
+        f"platform-staging-grafana: values[\"grafana.ini\"][\"auth.anonymous\"]: no such key in grafana 12.11.1 values.yaml {NO_SCHEMA}",
+        f"{STAGING_KPS}: values.prometheusOperator.priorityClassName: no such key in kube-prometheus-stack 88.5.3 values.yaml {NO_SCHEMA}",
+        f"platform-staging-tempo: values.tempo.storage.trace.s3: no such key in tempo 2.2.4 values.yaml {NO_SCHEMA}",
+    ]
+
+
+def test_below_an_open_path_any_key_is_allowed():
+    data = staging_doctored()
+    tempo = values(data, "platform-staging-tempo")["tempo"]
+    tempo["storage"]["trace"]["s3"]["forcepathstyle"] = True
+    tempo["storage"]["trace"]["wal"] = {"path": "/var/tempo/wal"}
+    grafana_ini = values(data, "platform-staging-grafana")["grafana.ini"]
+    grafana_ini["server"] = {"root_url": "http://localhost:3000"}
+    grafana_ini["security"] = {"cookie_secure": True}
+    assert charts.check_release_values(data) == []
+
+
+@pytest.mark.parametrize(
+    ("release", "path", "line"),
+    [
+        # a sibling of an open path stays closed
+        ("platform-staging-tempo", ("tempo", "storag"), f"platform-staging-tempo: values.tempo.storag: no such key in tempo 2.2.4 values.yaml {NO_SCHEMA}; did you mean `values.tempo.storage`?"),
+        (STAGING_KPS, ("prometheusOperator", "priorityClassNam"), f"{STAGING_KPS}: values.prometheusOperator.priorityClassNam: no such key in kube-prometheus-stack 88.5.3 values.yaml {NO_SCHEMA}"),
+        # an open path is its chart's and its full path's only
+        ("platform-staging-alloy", ("priorityClassName",), f"platform-staging-alloy: values.priorityClassName: no such key in alloy 1.11.1 values.yaml {NO_SCHEMA}"),
+        (STAGING_KPS, ("priorityClassName",), f"{STAGING_KPS}: values.priorityClassName: no such key in kube-prometheus-stack 88.5.3 values.yaml {NO_SCHEMA}"),
+    ],
+    ids=["tempo-sibling", "kps-sibling", "alloy-not-grafana", "kps-top-level"],
+)
+def test_an_open_path_opens_nothing_else(release, path, line):
+    data = staging_doctored()
+    node = values(data, release)
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = "x"
+    assert charts.check_release_values(data) == [line]
+
+
+@pytest.fixture
+def fresh_chart_cache():
+    charts._load.cache_clear()
+    yield
+    charts._load.cache_clear()
+
+
+def test_the_committed_values_use_keys_only_the_subcharts_show(monkeypatch, fresh_chart_cache):
+    """kube-prometheus-stack's values.yaml shows no `resources` for its kube-state-metrics and
+    node exporter; their own values.yaml do, and Helm passes them their section."""
+    monkeypatch.setattr(charts, "_with_subcharts", lambda directory, defaults: defaults)
+    assert charts.check_release_values(plan("staging").data) == [
+        f"{STAGING_KPS}: values.kube-state-metrics.resources: no such key in kube-prometheus-stack 88.5.3 values.yaml {NO_SCHEMA}",
+        f"{STAGING_KPS}: values.prometheus-node-exporter.resources: no such key in kube-prometheus-stack 88.5.3 values.yaml {NO_SCHEMA}",
+    ]
+
+
+def test_kube_prometheus_stack_reads_its_vendored_subcharts():
+    kps = charts.vendored_chart("kube-prometheus-stack", "88.5.3")
+    own = yaml.safe_load((CHARTS / "kube-prometheus-stack" / "88.5.3" / "values.yaml").read_text(encoding="utf-8"))
+    for sub, version in (("kube-state-metrics", "8.4.0"), ("prometheus-node-exporter", "4.56.1"), ("grafana", "12.11.1")):
+        theirs = charts.vendored_chart(sub, version)
+        assert kps.defaults[sub] == charts.merged(theirs.defaults, own[sub]), sub
+    # the parent's section wins over the subchart's default
+    assert kps.defaults["prometheus-node-exporter"]["podLabels"] == {"jobLabel": "node-exporter"}
+    # dependencies that are not vendored (crds 0.0.0, prometheus-windows-exporter 0.12.*) add nothing
+    assert kps.defaults.get("crds") == own.get("crds")
+    assert kps.defaults.get("prometheus-windows-exporter") == own.get("prometheus-windows-exporter")
+
+
+def _chart(root: Path, name: str, version: str, values_yaml: dict[str, Any], dependencies: list[dict[str, str]] | None = None) -> None:
+    directory = root / name / version
+    directory.mkdir(parents=True)
+    (directory / "values.yaml").write_text(yaml.safe_dump(values_yaml))
+    (directory / "Chart.yaml").write_text(yaml.safe_dump({"name": name, "version": version, **({"dependencies": dependencies} if dependencies else {})}))
+
+
+def test_a_subchart_is_merged_under_its_alias_beneath_the_parents_section(tmp_path):
+    _chart(tmp_path, "grandchild", "0.1.0", {"g": 1})
+    _chart(tmp_path, "child", "2.0.0", {"hidden": {"deep": 1}, "shown": 0}, [{"name": "grandchild", "version": "0.1.0"}])
+    _chart(
+        tmp_path,
+        "parent",
+        "1.0.0",
+        {"kid": {"shown": 1}, "other": {"a": 1}},
+        [{"name": "child", "version": "2.0.0", "alias": "kid"}, {"name": "child", "version": "2.0.0"}, {"name": "absent", "version": "9.9.9"}],
+    )
+    parent = charts.vendored_chart("parent", "1.0.0", tmp_path)
+    assert parent.defaults == {
+        "kid": {"hidden": {"deep": 1}, "shown": 1, "grandchild": {"g": 1}},
+        "child": {"hidden": {"deep": 1}, "shown": 0, "grandchild": {"g": 1}},
+        "other": {"a": 1},
+    }
+    assert list(charts._key_findings(parent, {"kid": {"hidden": {"deep": 2}, "grandchild": {"g": 2}}, "child": {"shown": 3}})) == []
+    assert list(charts._key_findings(parent, {"kid": {"hiden": 1}, "absent": {"x": 1}})) == [
+        f"values.kid.hiden: no such key in parent 1.0.0 values.yaml {NO_SCHEMA}; did you mean `values.kid.hidden`?",
+        f"values.absent: no such key in parent 1.0.0 values.yaml {NO_SCHEMA}",
+    ]
 
 
 # ---------------------------------------------------------------------------- `infra check`
