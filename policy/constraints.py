@@ -332,6 +332,73 @@ def _addon_before_nodes(resources: Sequence[rules.Resource], tier: str) -> Itera
             )
 
 
+# ---------------------------------------------------------------------------- Helm: Loki monolithic
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _path(values: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(values, Mapping):
+            return None
+        values = values.get(key)
+    return values
+
+
+def _loki_monolithic(r: rules.Resource, tier: str) -> Iterator[str]:
+    chart = r.get("chart")
+    values = r.get("values")
+    if not isinstance(chart, str) or chart.rsplit("/", 1)[-1] != "loki" or not isinstance(values, Mapping):
+        return
+    if rules.flag(_path(values, "loki", "compactor", "retention_enabled")) and not rules.is_set(_path(values, "loki", "compactor", "delete_request_store")):
+        yield (
+            "values.loki.compactor.retention_enabled without values.loki.compactor.delete_request_store: Loki exits at start "
+            "(\"compactor.delete-request-store should be configured when retention is enabled\"); set it to the object store (s3)"
+        )
+    if _path(values, "deploymentMode") in ("Monolithic", "SingleBinary"):
+        scaled = [t for t in ("backend", "read", "write") if rules.number(_path(values, t, "replicas")) != 0]
+        if scaled:
+            yield (
+                f"deploymentMode {_path(values, 'deploymentMode')} with {', '.join(scaled)} replicas left at the chart's default (3): "
+                "the chart refuses to render both modes at once; set values.<target>.replicas: 0 for " + ", ".join(scaled)
+            )
+
+
+# ---------------------------------------------------------------------------- custom resources and their CRDs
+
+CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+# Kubernetes' own API groups (and the provider's helm/yaml types): never a CRD's.
+_BUILTIN_GROUPS = re.compile(r"^(core|apps|batch|policy|autoscaling|networking\.k8s\.io|rbac\.authorization\.k8s\.io|storage\.k8s\.io|scheduling\.k8s\.io|"
+                             r"apiextensions\.k8s\.io|admissionregistration\.k8s\.io|coordination\.k8s\.io|discovery\.k8s\.io|node\.k8s\.io|"
+                             r"certificates\.k8s\.io|events\.k8s\.io|flowcontrol\.apiserver\.k8s\.io|resource\.k8s\.io|helm\.sh|yaml|kustomize)$")
+
+
+def _custom_resource_kind(token: str) -> tuple[str, str] | None:
+    """(group, kind) of a `kubernetes:<group>/<version>:<Kind>` token outside the built-in groups."""
+    match = re.fullmatch(r"kubernetes:([^/:]+)/[^:]+:(\w+)", token)
+    if match is None or _BUILTIN_GROUPS.match(match.group(1)):
+        return None
+    return match.group(1), match.group(2)
+
+
+def _custom_resource_without_crd(resources: Sequence[rules.Resource], tier: str) -> Iterator[tuple[str, str]]:
+    defined = set()
+    for r in resources:
+        if r.type == CRD:
+            spec = r.get("spec") or {}
+            names = spec.get("names") or {} if isinstance(spec, Mapping) else {}
+            if isinstance(spec, Mapping) and isinstance(names, Mapping):
+                defined.add((spec.get("group"), names.get("kind")))
+    for r in resources:
+        kind = _custom_resource_kind(r.type)
+        if kind is not None and kind not in defined:
+            yield r.urn, (
+                f"a {kind[1]} ({kind[0]}) whose CustomResourceDefinition is not a resource of this stack: on a new cluster the "
+                "preview cannot find the kind (a CRD a Helm release installs exists only after the release); manage the CRD "
+                "as a resource first, or let the release create the object from its values"
+            )
+
+
 # ---------------------------------------------------------------------------- the table
 
 CONSTRAINTS: tuple[Constraint, ...] = (
@@ -413,5 +480,24 @@ CONSTRAINTS: tuple[Constraint, ...] = (
         description="An EKS add-on that runs a Deployment (CoreDNS, EBS CSI) is created after a node group (before one, it hangs DEGRADED)",
         source="https://github.com/pulumi/pulumi-eks/issues/1819",
         incident="pulumi_eks's CoreDNS add-on, created with the control plane (infra/components/addons.py now creates it after the node groups)",
+    ),
+    Constraint(
+        id="helm-loki-monolithic",
+        levels=EVERY_TIER,
+        types=(HELM_RELEASE,),
+        check=_loki_monolithic,
+        description="A Loki release with retention names its delete-request store, and a monolithic one scales the simple-scalable targets to 0",
+        source="https://github.com/grafana/loki/blob/main/pkg/compactor/config.go",
+        incident="infra/components/logs.py (Loki 18.11.0: both found reading the chart and Loki before the first deploy)",
+    ),
+    Constraint(
+        id="k8s-custom-resource-crd-in-stack",
+        levels=EVERY_TIER,
+        types=(CRD,),
+        check=_custom_resource_without_crd,
+        whole_stack=True,
+        description="A custom resource the program creates has its CustomResourceDefinition among the stack's resources",
+        source="https://github.com/pulumi/pulumi-kubernetes/issues/3247",
+        incident="Traefik's PodMonitor (infra/components/monitoring.py, now the kube-prometheus-stack release's additionalPodMonitors)",
     ),
 )

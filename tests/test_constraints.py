@@ -86,7 +86,8 @@ def test_every_constraint_is_sourced_unique_and_mandatory_everywhere():
     for constraint in CONSTRAINTS:
         url = urlparse(constraint.source)
         assert url.scheme == "https" and url.netloc, constraint.id
-        assert constraint.id.startswith("aws-") and constraint.description and constraint.incident
+        # Named for who refuses: AWS, a chart or its software (helm-), the Kubernetes provider (k8s-).
+        assert constraint.id.startswith(("aws-", "helm-", "k8s-")) and constraint.description and constraint.incident
         assert constraint.levels == (rules.MANDATORY,) * 3
 
 
@@ -402,6 +403,48 @@ def test_addon_after_nodes_cases(addon, deps, groups, flagged):
     assert bool(lines([*nodes, record])) is flagged
 
 
+# ---------------------------------------------------------------------------- each constraint fails: Helm and custom resources
+
+LOKI = "urn:pulumi:prod::platform::platform:logs:Logs$kubernetes:helm.sh/v3:Release::platform-prod-loki"
+
+
+@pytest.mark.parametrize(
+    ("doctor", "message"),
+    [
+        (
+            lambda v: v["loki"]["compactor"].pop("delete_request_store"),
+            "values.loki.compactor.retention_enabled without values.loki.compactor.delete_request_store: Loki exits at start "
+            '("compactor.delete-request-store should be configured when retention is enabled"); set it to the object store (s3)',
+        ),
+        (
+            lambda v: (v.pop("read"), v.pop("write")),
+            "deploymentMode Monolithic with read, write replicas left at the chart's default (3): the chart refuses to render both "
+            "modes at once; set values.<target>.replicas: 0 for read, write",
+        ),
+    ],
+    ids=["no-delete-request-store", "simple-scalable-targets-left-on"],
+)
+def test_a_loki_release_loki_or_its_chart_refuses(prod_plan, doctor, message):
+    doctor(state(prod_plan, LOKI)["inputs"]["values"])
+    assert plan_lines(prod_plan, "helm-loki-monolithic") == [f"MANDATORY helm-loki-monolithic {LOKI}: {message}"]
+
+
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+
+
+def test_a_custom_resource_needs_its_crd_in_the_stack():
+    monitor = res(POD_MONITOR, "traefik")
+    crd = res(constraints.CRD, "podmonitors", spec={"group": "monitoring.coreos.com", "names": {"kind": "PodMonitor", "plural": "podmonitors"}})
+    assert lines([monitor]) == [
+        f"MANDATORY k8s-custom-resource-crd-in-stack {monitor.urn}: a PodMonitor (monitoring.coreos.com) whose CustomResourceDefinition "
+        "is not a resource of this stack: on a new cluster the preview cannot find the kind (a CRD a Helm release installs exists only "
+        "after the release); manage the CRD as a resource first, or let the release create the object from its values"
+    ]
+    assert lines([monitor, crd]) == []
+    # Kubernetes' own kinds and the provider's Helm types need no CRD.
+    assert lines([res("kubernetes:apps/v1:StatefulSet", "s"), res("kubernetes:helm.sh/v3:Release", "r"), res("kubernetes:networking.k8s.io/v1:Ingress", "i")]) == []
+
+
 # ---------------------------------------------------------------------------- every constraint has a failing case
 
 FAILING_CASES = {
@@ -413,6 +456,8 @@ FAILING_CASES = {
     "aws-kms-policy-service-linked-role": test_key_policy_naming_a_service_linked_role_the_program_does_not_create,
     "aws-launch-template-base-tags": test_launch_template_without_volume_tags,
     "aws-eks-addon-after-nodes": test_coredns_created_with_the_control_plane,
+    "helm-loki-monolithic": test_a_loki_release_loki_or_its_chart_refuses,
+    "k8s-custom-resource-crd-in-stack": test_a_custom_resource_needs_its_crd_in_the_stack,
 }
 
 
@@ -514,3 +559,4 @@ def test_pack_stack_policy_finds_a_key_naming_a_missing_service_linked_role(serv
     ])
     diagnostics = servicer.AnalyzeStack(request, None).diagnostics
     assert [(d.policyName, d.enforcementLevel, d.urn) for d in diagnostics] == [("aws-kms-policy-service-linked-role", proto.MANDATORY, key_urn)]
+
