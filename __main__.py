@@ -255,6 +255,7 @@ if obs.grafana:
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_provider_url=cluster.oidc_provider_url,
         storage_class=addons.storage_class_name,
+        protection=cfg.protection,
     )
     monitoring = Monitoring(
         cfg.name,
@@ -293,6 +294,49 @@ if obs.grafana:
 # --- end observability ---
 
 # --- alerting: SNS, the alert forwarder, CloudWatch alarms, the uptime check (infra/components/alerting.py, uptime.py) ---
+# (Imported here, so that this block is the only part of the file alerting touches.)
+from infra import alarms  # noqa: E402
+from infra.components.alerting import Alerting, AlertingArgs  # noqa: E402
+from infra.components.uptime import Uptime, UptimeArgs  # noqa: E402
+
+if cfg.observability.alerts.enabled:
+    alerting = Alerting(
+        cfg.name,
+        AlertingArgs(
+            config=cfg.observability.alerts,
+            database=cfg.database,
+            cache=cfg.cache,
+            environment=cfg.environment,
+            region=cfg.aws.region,
+            account_id=cfg.account.id,
+            kms_key_arn=keys.key_arn,
+            db_instance_identifier=database.instance_identifier,
+            db_replica_identifiers=database.replica_identifiers,
+            cache_replication_group_id=cache.replication_group_id,
+            load_balancer_name=edge.load_balancer_name,
+            certificate_arn=edge.certificate_arn,
+            slack_webhook_url=cfg.secrets.get("slack_webhook_url"),
+            pagerduty_routing_key=cfg.secrets.get("pagerduty_routing_key"),
+            protection=cfg.protection,
+        ),
+        opts=aws,
+    )
+    # Config guarantees uptime only with alerts. Route 53's metrics are in us-east-1 only.
+    if cfg.observability.uptime.enabled:
+        Uptime(
+            cfg.name,
+            UptimeArgs(
+                config=cfg.observability.uptime,
+                host=alarms.uptime_host(cfg),
+                region=cfg.aws.region,
+                account_id=cfg.account.id,
+                topic_arn=alerting.topic_arn,
+                forwarder_arn=alerting.forwarder_arn,
+                us_east_1=None if cfg.aws.region == "us-east-1" else aws_provider(cfg, region="us-east-1"),
+                protection=cfg.protection,
+            ),
+            opts=aws,
+        )
 # --- end alerting ---
 
 pulumi.export("environment", cfg.environment)

@@ -18,7 +18,11 @@
 - `isolated_store_network`: what every data store in the isolated subnets needs before the
   store itself: its subnet group, a security group with no egress and ONE ingress rule from
   the clients' security group on the store's port. Logical names are the caller's
-  (`{name}-{role}-subnets`, `-sg`, `-ingress`), so moving code here moved no URN.
+  (`{name}-{role}-subnets`, `-sg`, `-ingress`), so moving code here moved no URN;
+- `alarm_topic`, `subscribe_function`, `metric_alarm`: CloudWatch alarms (infra/alarms.py) and
+  the KMS-encrypted SNS topic they notify, with its policy and the function it invokes, for
+  every region alarms are made in (infra/components/alerting.py, uptime.py), and
+  `cloudwatch_alarms_key_statement`, what the topic's key policy must allow.
 """
 
 from __future__ import annotations
@@ -258,6 +262,11 @@ def psql_job_spec(app: str, command: str, credentials_secret: pulumi.Input[str],
     )
 
 
+def stateful_options(parent: pulumi.Resource, protection: ProtectionConfig) -> pulumi.ResourceOptions:
+    """A child that holds data: protected and retained on delete as the stack's protection says."""
+    return pulumi.ResourceOptions(parent=parent, protect=protection.protect, retain_on_delete=protection.retain_on_delete)
+
+
 @dataclass(frozen=True)
 class PrivateBucket:
     bucket: aws.s3.Bucket
@@ -285,6 +294,8 @@ def private_bucket(
     an object older than the retention holds only data older than it: the lifecycle is the
     retention's backstop and never deletes younger data. Versioning keeps what a compactor
     overwrites or deletes for one more day (a bad compaction is recoverable), then lets go.
+    `stateful` (stateful_options) protects and retains the bucket itself where the stack
+    keeps its data.
     """
     bucket = aws.s3.Bucket(
         f"{name}-{role}",
@@ -418,3 +429,133 @@ def workload_identity(
     )
     grant = aws.iam.RolePolicy(f"{name}-{role}-policy", role=iam_role.id, policy=policy, opts=opts)
     return iam_role, grant
+
+
+# ---------------------------------------------------------------------- alarms and their topics
+
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+
+
+def cloudwatch_alarms_key_statement(account: pulumi.Input[str]) -> dict[str, Any]:
+    """The key-policy statement a KMS key needs to encrypt a topic CloudWatch alarms publish to.
+
+    CloudWatch publishing an alarm to a KMS-encrypted SNS topic uses the topic's key as itself,
+    so the key policy must allow cloudwatch.amazonaws.com Decrypt and GenerateDataKey* (SNS
+    developer guide, "Key management": compatibility between event sources from AWS services
+    and encrypted topics; with the AWS-managed aws/sns key, whose policy cannot change, the
+    alarm's action fails: AWS re:Post knowledge center, "cloudwatch-configure-alarm-sns").
+    Only for this account's alarms (confused-deputy guard)."""
+    return {
+        "Sid": "CloudWatchAlarmsOfThisAccount",
+        "Effect": "Allow",
+        "Principal": {"Service": CLOUDWATCH},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+    }
+
+
+def alarm_topic_policy(topic_arn: pulumi.Input[str], region: str, account_id: str) -> pulumi.Output[str]:
+    """Only this account's CloudWatch alarms in `region` publish (SNS developer guide, "Example
+    cases for Amazon SNS access control"; aws:SourceArn as re:Post's "cloudwatch-receive-sns-
+    for-alarm-trigger" shows), and nothing reaches the topic without TLS. The account's own
+    principals manage it through their IAM policies, as for every topic."""
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "CloudWatchAlarmsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": CLOUDWATCH},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account_id},
+                        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account_id}:alarm:*"},
+                    },
+                },
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class AlarmTopic:
+    topic: aws.sns.Topic
+    policy: aws.sns.TopicPolicy
+
+
+def alarm_topic(name: str, *, kms_key_arn: pulumi.Input[str], region: str, account_id: str, opts: pulumi.ResourceOptions) -> AlarmTopic:
+    """`name`: an SNS topic CloudWatch alarms of `region` publish to, KMS-encrypted with
+    `kms_key_arn` (its policy needs `cloudwatch_alarms_key_statement`), and `{name}-policy`."""
+    topic = aws.sns.Topic(name, kms_master_key_id=kms_key_arn, opts=opts)
+    policy = aws.sns.TopicPolicy(f"{name}-policy", arn=topic.arn, policy=alarm_topic_policy(topic.arn, region, account_id), opts=opts)
+    return AlarmTopic(topic, policy)
+
+
+def subscribe_function(
+    name: str, *, topic_arn: pulumi.Input[str], function_arn: pulumi.Input[str], topic_opts: pulumi.ResourceOptions, function_opts: pulumi.ResourceOptions
+) -> aws.sns.TopicSubscription:
+    """`{name}-permission`: the topic may invoke the function (created where the function is),
+    and `{name}-subscription` (where the topic is: SNS delivers to a Lambda function in another
+    region, SNS developer guide, "Fanout to Lambda functions"), after the permission."""
+    permission = aws.lambda_.Permission(
+        f"{name}-permission", action="lambda:InvokeFunction", function=function_arn, principal="sns.amazonaws.com", source_arn=topic_arn, opts=function_opts
+    )
+    return aws.sns.TopicSubscription(
+        f"{name}-subscription",
+        topic=topic_arn,
+        protocol="lambda",
+        endpoint=function_arn,
+        opts=pulumi.ResourceOptions.merge(topic_opts, pulumi.ResourceOptions(depends_on=[permission])),
+    )
+
+
+def metric_alarm(name: str, logical: str, spec: Any, topic_arn: pulumi.Input[str], opts: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
+    """One alarm of infra/alarms.py (`spec`, an AlarmSpec), named `spec.name(name)`, notifying
+    `topic_arn` on ALARM and OK (not on INSUFFICIENT_DATA: a metric that stops is no incident
+    by itself, and the forwarder ignores it)."""
+    from infra.alarms import insights_query
+
+    common = dict(
+        name=spec.name(name),
+        alarm_description=spec.description,
+        comparison_operator=spec.comparison_operator,
+        threshold=spec.threshold,
+        evaluation_periods=spec.evaluation_periods,
+        datapoints_to_alarm=spec.evaluation_periods,
+        treat_missing_data=spec.treat_missing_data,
+        actions_enabled=True,
+        alarm_actions=[topic_arn],
+        ok_actions=[topic_arn],
+    )
+    if spec.insights:
+        # A Metrics Insights alarm is one metric query whose expression is the SQL, with its own
+        # period; without GROUP BY it is one series (CloudWatch user guide, "Create a CloudWatch
+        # alarm based on a Metrics Insights query").
+        query = pulumi.Output.all(**spec.dimensions).apply(lambda values: insights_query(spec, values))
+        return aws.cloudwatch.MetricAlarm(
+            logical,
+            metric_queries=[aws.cloudwatch.MetricAlarmMetricQueryArgs(id="q1", expression=query, period=spec.period, return_data=True, label=spec.metric_name)],
+            **common,
+            opts=opts,
+        )
+    return aws.cloudwatch.MetricAlarm(
+        logical,
+        namespace=spec.namespace,
+        metric_name=spec.metric_name,
+        dimensions=dict(spec.dimensions),
+        statistic=spec.statistic,
+        period=spec.period,
+        **common,
+        opts=opts,
+    )

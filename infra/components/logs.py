@@ -28,8 +28,8 @@ from typing import Any
 import pulumi
 
 from infra import telemetry
-from infra.components._shared import PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
-from infra.config import LogsConfig
+from infra.components._shared import stateful_options as _stateful, PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
+from infra.config import ProtectionConfig, LogsConfig
 
 LOKI_CHART = "loki"
 LOKI_CHART_VERSION = "18.11.0"  # Loki 3.7.6
@@ -121,6 +121,9 @@ class LogsArgs:
     oidc_provider_url: pulumi.Input[str]
     # The StorageClass of Loki's volume (Addons.storage_class_name: gp3, encrypted).
     storage_class: str
+    # The stack's protection: a protected stack protects (and retains) the bucket, so no
+    # `pulumi destroy` or refactor deletes a year of telemetry.
+    protection: ProtectionConfig = ProtectionConfig()
     # Nodes, CoreDNS, the priority class and the monitoring namespaces (Monitoring.namespaces).
     workload_dependencies: Sequence[pulumi.Resource] = ()
 
@@ -141,7 +144,7 @@ class Logs(pulumi.ComponentResource):
         bucket_name = telemetry.bucket_name(name, "logs", args.account_id, args.region)
 
         # children: the bucket and Loki's access to it
-        store = private_bucket(name, "logs-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=cfg.retention_days, opts=child)
+        store = private_bucket(name, "logs-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=cfg.retention_days, opts=child, stateful=_stateful(self, args.protection))
         role, grant = workload_identity(
             name,
             "loki",

@@ -50,8 +50,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra import runtime_config, telemetry
-from infra.components._shared import PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
-from infra.config import ObservabilityConfig
+from infra.components._shared import stateful_options as _stateful, PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
+from infra.config import ProtectionConfig, ObservabilityConfig
 from infra.versions import THANOS_IMAGE
 
 KPS_CHART = "kube-prometheus-stack"
@@ -76,6 +76,9 @@ class MonitoringArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_provider_url: pulumi.Input[str]
     storage_class: str
+    # The stack's protection: a protected stack protects (and retains) the bucket, so no
+    # `pulumi destroy` or refactor deletes a year of telemetry.
+    protection: ProtectionConfig = ProtectionConfig()
     # Secret Outputs from the stack config, for the configured routes only.
     slack_webhook_url: pulumi.Input[str] | None = None
     pagerduty_routing_key: pulumi.Input[str] | None = None
@@ -146,7 +149,7 @@ class Monitoring(pulumi.ComponentResource):
         waits: list[pulumi.Resource] = [destinations]
         if long_term:
             bucket_name = telemetry.bucket_name(name, "metrics", args.account_id, args.region)
-            store = private_bucket(name, "metrics-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=metrics.long_term_days, opts=child)
+            store = private_bucket(name, "metrics-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=metrics.long_term_days, opts=child, stateful=_stateful(self, args.protection))
             thanos_role, grant = workload_identity(
                 name,
                 "thanos",

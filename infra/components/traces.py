@@ -26,8 +26,8 @@ from typing import Any
 import pulumi
 
 from infra import telemetry
-from infra.components._shared import PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
-from infra.config import TracesConfig
+from infra.components._shared import stateful_options as _stateful, PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
+from infra.config import ProtectionConfig, TracesConfig
 
 TEMPO_CHART = "tempo"
 TEMPO_CHART_VERSION = "2.2.4"  # Tempo 2.10.8
@@ -44,6 +44,9 @@ class TracesArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_provider_url: pulumi.Input[str]
     storage_class: str
+    # The stack's protection: a protected stack protects (and retains) the bucket, so no
+    # `pulumi destroy` or refactor deletes a year of telemetry.
+    protection: ProtectionConfig = ProtectionConfig()
     workload_dependencies: Sequence[pulumi.Resource] = ()
 
 
@@ -63,7 +66,7 @@ class Traces(pulumi.ComponentResource):
         bucket_name = telemetry.bucket_name(name, "traces", args.account_id, args.region)
 
         # children
-        store = private_bucket(name, "traces-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=args.config.retention_days, opts=child)
+        store = private_bucket(name, "traces-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=args.config.retention_days, opts=child, stateful=_stateful(self, args.protection))
         role, grant = workload_identity(
             name,
             "tempo",
