@@ -48,6 +48,9 @@ MATRIX: dict[str, dict] = {
         "working_hours": {"timezone": "Europe/Madrid", "days": "MON-FRI", "start": "08:00", "stop": "20:00"},
         # dev shares staging's account, and staging builds that account's audit (as committed).
         "account": {"id": "222222222222", "audit_owner": "staging", "create_autoscaling_service_linked_role": False},
+        # As committed: logs only. The defaults (metrics and traces on) would not fit the one
+        # t3.medium dev keeps at min_size (infra/telemetry.py capacity_problem: 57% / 68% > 50%).
+        "observability": {"metrics": {"enabled": False}, "logs": {"retention_days": 3}, "traces": {"enabled": False}},
     },
     "staging": {
         "tier": "staging",
@@ -61,6 +64,14 @@ MATRIX: dict[str, dict] = {
         "protection": {"protect": False, "retain_on_delete": False, "deletion_protection": False, "final_snapshots": True},
         "account": {"id": "222222222222"},
         "audit": {"trail_retention_days": 365, "object_lock_days": 0, "session_log_retention_days": 90},
+        "observability": {
+            "metrics": {"retention_days": 30},
+            "logs": {"retention_days": 7},
+            "traces": {"retention_days": 3},
+            "alerts": {"enabled": True, "slack": {"channel": "#alerts-staging"}},
+            "uptime": {"enabled": True},
+            "sentry_environment": "staging",
+        },
     },
     "prod": {
         "tier": "production",
@@ -79,6 +90,15 @@ MATRIX: dict[str, dict] = {
         "account": {"id": "333333333333"},
         "audit": {"trail_retention_days": 2557, "object_lock_days": 365, "session_log_retention_days": 365},
         "access": {"teams": {"break_glass": {"principal": "arn:aws:iam::333333333333:role/break-glass", "cluster": "cluster_admin"}}},
+        # The production floor: metrics with a long-term store, logs, traces, PagerDuty, uptime.
+        "observability": {
+            "metrics": {"retention_days": 90, "long_term_days": 395, "samples_per_second": 8000},
+            "logs": {"retention_days": 30},
+            "traces": {"retention_days": 7},
+            "alerts": {"enabled": True, "slack": {"channel": "#alerts-prod"}, "pagerduty": {"severities": ["critical"]}},
+            "uptime": {"enabled": True},
+            "sentry_environment": "production",
+        },
     },
 }
 
@@ -113,6 +133,9 @@ EXPECTED = {
         "keys": 1.00,  # one KMS key x 1.00
         "app": 1.20,  # 3 secrets x 0.40; 2 Cloudflare records x 0
         "budget": 0.00,
+        # Logs only: Loki gp3 10 GB x 0.08 = 0.80; logs bucket 3 d x 0.5 GB/day = 1.5 GB-month x 0.023 = 0.0345
+        # -> 0.03; PUTs 1 bucket x 300k = 300 x 0.005/1k = 1.50
+        "observability": 2.33,
     },
     "staging": {
         "network": 43.50,  # as dev: one shared NAT
@@ -128,6 +151,12 @@ EXPECTED = {
         # x 0.023 = 0.55; 50k PUTs x 0.005/1k = 0.25; KMS 0; session logs 0.1 GB x 0.50 = 0.05 + 0.1 GB x 90/(730/24)
         # GB-month x 0.03 = 0.01
         "audit": 0.86,
+        # Prometheus gp3: 30 d x 86,400 s x 5,000 samples/s x 2 bytes = 25.92 GB x 1.25 = 32.4 -> 33 GB x 0.08 = 2.64;
+        # Loki 0.80; logs bucket 7 d x 0.5 = 3.5 GB-month x 0.023 = 0.0805 -> 0.08; Tempo 0.80; traces bucket
+        # 3 d x 0.2 = 0.6 GB-month x 0.023 = 0.0138 -> 0.01; PUTs 2 buckets x 300 x 0.005 = 3.00;
+        # 12 alarms x 0.10 = 1.20; destinations secret 0.40; forwarder Lambda 0.001 M requests x 0.20 = 0.0002
+        # -> 0.00 and 1,000 x 0.125 GB-s = 125 x 0.0000166667 = 0.0021 -> 0.00; health check 0.50 + HTTPS 1.00
+        "observability": 10.43,
     },
     "prod": {
         # NAT 3 x 730 x 0.045 = 98.55; 4.50; 3 EIPs x 730 x 0.005 = 10.95; 2.50
@@ -145,9 +174,15 @@ EXPECTED = {
         # S3 1 GB/month x 2 x 2557 days / (730/24) = 168.1315 GB-month x 0.023 = 3.87; PUTs 0.25; session logs
         # 0.05 ingested + 0.1 x 365/(730/24) = 1.2 GB-month x 0.03 = 0.04
         "audit": 4.21,
+        # Prometheus gp3: 90 d x 86,400 x 8,000 x 2 bytes = 124.416 GB x 1.25 = 155.52 -> 156 GB x 0.08 = 12.48;
+        # long-term bucket 395 d x 86,400 x 8,000 x 2 = 546.048 GB x 1.1 = 600.7 GB-month x 0.023 = 13.8161 -> 13.82;
+        # Thanos compactor 20 GB x 0.08 = 1.60; Loki 0.80; logs 30 x 0.5 = 15 x 0.023 = 0.345 -> 0.35; Tempo 0.80;
+        # traces 7 x 0.2 = 1.4 x 0.023 = 0.0322 -> 0.03; PUTs 3 x 300 x 0.005 = 4.50; 16 alarms x 0.10 = 1.60;
+        # secret 0.40; Lambda 0.00 + 0.00; health check 0.50 + HTTPS 1.00
+        "observability": 37.88,
     },
 }
-EXPECTED_TOTAL = {"dev": 182.74, "staging": 414.53, "prod": 1244.99}
+EXPECTED_TOTAL = {"dev": 185.07, "staging": 424.96, "prod": 1282.87}
 BUDGET = {"dev": 200.0, "staging": 500.0, "prod": 1800.0}
 
 
@@ -187,14 +222,20 @@ def test_items_are_cents_and_sum_to_total(stack):
 
 def test_shape_is_the_spec_contract():
     cost = estimate(stack_config("staging"))
-    # The interface's fields, plus `unpriced` (what a region's catalogue could not price) and
-    # `node_range` (every node group at min_size and at max_size).
-    assert set(cost) == {"currency", "region", "prices_as_of", "hours_per_month", "monthly_total", "budget", "items", "unpriced", "node_range"}
+    # The interface's fields, plus `unpriced` (what a region's catalogue could not price),
+    # `node_range` (every node group at min_size and at max_size) and `observability` (its own
+    # lines' total and the share of the min_size nodes its pods request).
+    assert set(cost) == {"currency", "region", "prices_as_of", "hours_per_month", "monthly_total", "budget", "items", "unpriced", "node_range", "observability"}
+    # 10.43 as above; 2 m5.large at min_size = 4,000m / 16,384Mi; requests 1,300m (Prometheus 250, Alertmanager 50,
+    # operator 100, kube-state-metrics 50, node exporter 2 x 50, Loki 200, Alloy 2 x 100, Tempo 200, Grafana 100
+    # + sidecar 50) = 0.325; memory (Prometheus 150,000 series x 6 KiB = 879, 64, 128, 128, 2 x 64, 512,
+    # 2 x 192, 512, 256 + 64) = 3,055Mi = 0.1865 -> 0.186
+    assert cost["observability"] == {"monthly": 10.43, "node_cpu_share": 0.325, "node_memory_share": 0.186}
     assert cost["unpriced"] == []
     assert (cost["currency"], cost["region"], cost["hours_per_month"], cost["prices_as_of"]) == ("USD", "us-east-1", 730, "2026-01-19")
     for item in cost["items"]:
         assert set(item) == {"component", "resource", "item", "quantity", "unit", "unit_price", "monthly"}
-        assert item["component"] in {"keys", "network", "cluster", "database", "cache", "edge", "app", "budget", "audit"}
+        assert item["component"] in {"keys", "network", "cluster", "database", "cache", "edge", "app", "budget", "audit", "observability"}
     json.dumps(cost)  # a stack output must serialise
 
 
@@ -325,7 +366,7 @@ def test_model_imports_no_pulumi_and_no_component():
 def test_diff_of_a_database_class_change():
     base = estimate(stack_config("staging"))
     head = estimate(with_change("staging", "database", instance_class="db.m5.large"))
-    assert head["monthly_total"] == 491.91  # 414.53 + (0.178 - 0.072) x 730 = 414.53 + 77.38
+    assert head["monthly_total"] == 502.34  # 424.96 + (0.178 - 0.072) x 730 = 424.96 + 77.38
     changes = changed_items(base, head)
     assert [(c["change"], c["key"][2], c["before"], c["after"], c["delta"]) for c in changes] == [
         ("added", "db.m5.large instance hours (Single-AZ)", None, Decimal("129.94"), Decimal("129.94")),
@@ -333,34 +374,38 @@ def test_diff_of_a_database_class_change():
     ]
     comment = render_diff(base, head, "staging")
     assert comment.startswith("### Cost change: staging\n")
-    assert "| Before | $414.53 |" in comment
-    assert "| After | $491.91 |" in comment
-    assert "| Difference | **+$77.38** (+18.7%) |" in comment
+    assert "| Before | $424.96 |" in comment
+    assert "| After | $502.34 |" in comment
+    assert "| Difference | **+$77.38** (+18.2%) |" in comment
     assert "| added | database | postgres | db.m5.large instance hours (Single-AZ) | — | $129.94 | +$129.94 |" in comment
-    # 491.91 / 500 = 98.4%: not over, but near the budget.
-    assert "**Near budget:** the new estimate uses 98.4% of the $500.00 monthly budget." in comment
-    assert "Over budget" not in comment
+    # 502.34 > 500 since observability's 10.43: over the budget by 2.34.
+    assert "**Over budget:** the new estimate $502.34 is $2.34 above the $500.00 monthly budget." in comment
+    assert "Near budget" not in comment
+    # Against a $520 budget: 502.34 / 520 = 96.6%, not over, but near it.
+    near = render_diff(base, {**head, "budget": 520.0}, "staging")
+    assert "**Near budget:** the new estimate uses 96.6% of the $520.00 monthly budget." in near
+    assert "Over budget" not in near
 
 
 def test_diff_reversed_and_unchanged():
     base = estimate(stack_config("staging"))
     head = estimate(with_change("staging", "database", instance_class="db.m5.large"))
-    assert "| Difference | **-$77.38** (-15.7%) |" in render_diff(head, base)
+    assert "| Difference | **-$77.38** (-15.4%) |" in render_diff(head, base)  # 77.38 / 502.34
     same = render_diff(base, base)
     assert "| Difference | **$0.00** (+0.0%) |" in same
     assert "No line item changed." in same
-    assert "| Budget | $500.00 (82.9% used) |" in same
+    assert "| Budget | $500.00 (85.0% used) |" in same  # 424.96 / 500
     assert "Near budget" not in same and "Over budget" not in same
 
 
 def test_diff_over_budget_and_quantity_change():
     base = estimate(stack_config("staging"))
     head = estimate(with_change("staging", "cluster", node_groups=[{**MATRIX["staging"]["cluster"]["node_groups"][0], "desired_size": 4}]))
-    # 2 more m5.large: 2 x 730 x 0.096 = 140.16, 2 x 50 GB x 0.08 = 8.00 -> 414.53 + 148.16 = 562.69
-    assert head["monthly_total"] == 562.69
+    # 2 more m5.large: 2 x 730 x 0.096 = 140.16, 2 x 50 GB x 0.08 = 8.00 -> 424.96 + 148.16 = 573.12
+    assert head["monthly_total"] == 573.12
     comment = render_diff(base, head)
-    assert "| Difference | **+$148.16** (+35.7%) |" in comment
-    assert "**Over budget:** the new estimate $562.69 is $62.69 above the $500.00 monthly budget." in comment
+    assert "| Difference | **+$148.16** (+34.9%) |" in comment  # 148.16 / 424.96
+    assert "**Over budget:** the new estimate $573.12 is $73.12 above the $500.00 monthly budget." in comment
     assert "| changed | cluster | node-group/general | m5.large on-demand instance hours (desired_size x 730 h) | $140.16 | $280.32 | +$140.16 |" in comment
 
 
@@ -411,7 +456,7 @@ def test_diff_command_new_stack_and_bad_input(tmp_path, capsys):
     bad.write_text('{"outputs": {}}')
     assert run(_args("diff", str(empty), str(head), stack="dev")) == 0
     out = capsys.readouterr().out
-    assert "| Before | — (new stack) |" in out and "| Difference | **+$182.74** |" in out
+    assert "| Before | — (new stack) |" in out and "| Difference | **+$185.07** |" in out
     assert "| added | network | nat-gateway | NAT gateway hours (1 shared) | — | $32.85 | +$32.85 |" in out
     assert run(_args("diff", str(empty), str(bad))) == 2
     assert "no cost found" in capsys.readouterr().err
@@ -433,7 +478,7 @@ def test_cost_command_prints_the_plans_cost(monkeypatch, capsys, fmt):
     if fmt == "json":
         assert json.loads(out) == cost
     else:
-        assert "$1,244.99" in out and "prod" in out
+        assert "$1,282.87" in out and "prod" in out
 
 
 def test_table_lists_every_line_with_subtotals():
@@ -441,8 +486,8 @@ def test_table_lists_every_line_with_subtotals():
     text = render_table(cost, "dev")
     lines = text.splitlines()
     assert lines[0] == "Monthly cost — dev (us-east-1, USD list prices as of 2026-01-19, 730 h/month)"
-    assert lines[-2] == "Total: $182.74/month of a $200.00 budget (91.4%)"
-    assert lines[-1] == "Node groups from min_size to max_size: $176.98 to $188.51/month; at max_size 94.3% of the budget."
+    assert lines[-2] == "Total: $185.07/month of a $200.00 budget (92.5%)"
+    assert lines[-1] == "Node groups from min_size to max_size: $179.31 to $190.84/month; at max_size 95.4% of the budget."
     assert any(line.startswith("cluster ") and line.endswith("$89.53") for line in lines)
     assert any("1,460 instance-hour x $0.01664" in line and line.endswith("$24.29") for line in lines)
     assert any("-938.5714 instance-hour x $0.01664" in line and line.endswith("-$15.62") for line in lines)
@@ -455,8 +500,8 @@ def test_markdown_has_one_row_per_line():
     text = render_markdown(cost, "prod")
     rows = [r for r in text.splitlines() if r.startswith("| ") and r.count("|") == 7 and not r.startswith("| Component |")]
     assert len(rows) == len(cost["items"])
-    assert "| **Total** | **$1,244.99** |" in text
-    assert "Budget: $1,800.00/month, 69.2% used by this estimate" in text
+    assert "| **Total** | **$1,282.87** |" in text
+    assert "Budget: $1,800.00/month, 71.3% used by this estimate" in text  # 1282.87 / 1800
 
 
 # ---------------------------------------------------------------------------- docs/cost.md
@@ -493,7 +538,8 @@ def test_docs_cost_md_is_current():
 
 # Every node group at min_size and at max_size, the rest of the stack as priced: the worst
 # case a cost review holds against the budget (staging and prod can outgrow theirs at max).
-NODE_RANGE = {"dev": (176.98, 188.51), "staging": (414.53, 636.77), "prod": (1244.99, 1923.71)}
+# Observability's lines do not move with the node count: each bound is the old one + 2.33 / 10.43 / 37.88.
+NODE_RANGE = {"dev": (179.31, 190.84), "staging": (424.96, 647.20), "prod": (1282.87, 1961.59)}
 
 
 @pytest.mark.parametrize("stack", sorted(NODE_RANGE))
@@ -525,8 +571,8 @@ def test_expected_size_is_what_the_estimate_prices():
 @pytest.mark.parametrize(
     ("stack", "line"),
     [
-        ("dev", "Node groups from min_size to max_size: $176.98 to $188.51/month; at max_size 94.3% of the budget."),
-        ("prod", "Node groups from min_size to max_size: $1,244.99 to $1,923.71/month; at max_size 106.9% of the budget (over it)."),
+        ("dev", "Node groups from min_size to max_size: $179.31 to $190.84/month; at max_size 95.4% of the budget."),
+        ("prod", "Node groups from min_size to max_size: $1,282.87 to $1,961.59/month; at max_size 109.0% of the budget (over it)."),
     ],
 )
 def test_the_report_shows_the_range_against_the_budget(stack, line):

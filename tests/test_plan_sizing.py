@@ -19,6 +19,9 @@ def test_committed_staging_sizing():
         "scaling   Cluster Autoscaler (least waste): scale down after 10m unneeded, 10m after a scale-up, below 50% use; platform pods spread over AZs: required",
         "database  db.t3.medium, 100 GB gp3, single-AZ, backups 7 d, 0 read replica(s)",
         "cache     cache.t3.small x 2, failover on, single-AZ",
+        # 30 d x 86,400 s x 5,000 samples/s x 2 bytes = 25.92 GB, +25% = 32.4 -> 33 GB
+        "observe   metrics 30 d on 33 GB gp3; logs 7 d (Loki, S3); traces 3 d (Tempo, S3); Grafana inside the cluster",
+        "alerts    Slack #alerts-staging (critical, warning), from Alertmanager and CloudWatch alarms; uptime check https://api-staging.example.com/health",
         "budget    $500.00/month",
     ]
 
@@ -46,4 +49,16 @@ def test_prod_sizing_shows_the_autoscaler_and_what_the_estimate_prices():
         "nodes     general: m5.large ON_DEMAND desired 3 (min 3, max 10)",
         "nodes     spot: m5.large SPOT desired 0 (min 0, max 5), priced at 5",
         "scaling   Cluster Autoscaler (SPOT groups first, then least waste): scale down after 15m unneeded, 15m after a scale-up, below 50% use; platform pods spread over AZs: required",
+    ]
+    # 90 d x 86,400 x 8,000 x 2 bytes = 124.416 GB, +25% = 155.52 -> 156 GB; PagerDuty first, then Slack.
+    assert lines[-3:-1] == [
+        "observe   metrics 90 d on 156 GB gp3 + 395 d in S3 (Thanos); logs 30 d (Loki, S3); traces 7 d (Tempo, S3); Grafana inside the cluster",
+        "alerts    PagerDuty (critical) + Slack #alerts-prod (critical, warning), from Alertmanager and CloudWatch alarms; uptime check https://api.example.com/health",
+    ]
+
+
+def test_dev_sizing_observes_logs_only_and_alerts_no_one():
+    assert sizing(plan("dev"), "dev")[-3:-1] == [
+        "observe   metrics off; logs 3 d (Loki, S3); traces off; Grafana inside the cluster",
+        "alerts    none (observability.alerts.enabled is false)",
     ]

@@ -61,7 +61,10 @@ def test_us_east_1_is_fully_priced(stack):
 def test_a_region_with_no_catalogue_plans_with_every_line_unpriced():
     cost = plan("staging", **{"aws:region": "ap-southeast-7"}).outputs["cost"]
     assert (cost["region"], cost["prices_as_of"], cost["monthly_total"]) == ("ap-southeast-7", None, 0)
-    assert len(cost["unpriced"]) == len(cost["items"]) == 26  # 20, and the 6 lines of the account's audit (staging owns it)
+    # 20, the 6 lines of the account's audit (staging owns it) and observability's 12: Prometheus, Loki, logs bucket,
+    # Tempo, traces bucket, the buckets' PUTs, alarms, the destinations secret, 2 forwarder Lambda lines, 2 health check lines
+    assert len(cost["unpriced"]) == len(cost["items"]) == 38
+    assert cost["observability"]["monthly"] == 0
 
 
 def test_an_instance_class_no_catalogue_knows_is_refused_at_config_load():
