@@ -711,6 +711,9 @@ class LogsConfig(_Section):
     # Loki applies retention per 24h index table, so it cannot express less than a day
     # (Loki docs, "Log retention": retention_period must be a multiple of the index period).
     retention_days: int = Field(7, ge=1, le=3653)
+    # Loki's gp3 volume: its WAL and index cache, both flushed to S3 within hours. 5 GB holds
+    # a small cluster's day; 10 a busy one's.
+    volume_gb: int = Field(10, ge=5, le=1000)
 
 
 class TracesConfig(_Section):

@@ -47,9 +47,8 @@ SCRAPE_INTERVAL_SECONDS = 30
 # Active series x this is a Prometheus's working memory (the head block), rounded up.
 BYTES_PER_SERIES = 6 * 1024
 
-# Local volumes of the single-binary backends: Loki's WAL and index cache, Tempo's WAL and
-# the blocks it has not flushed. Both flush to S3 within the hour.
-LOKI_VOLUME_GB = 10
+# Tempo's local volume: its WAL and the blocks it has not flushed to S3 (Loki's is
+# observability.logs.volume_gb).
 TEMPO_VOLUME_GB = 10
 # Thanos's compactor needs scratch space for the blocks it compacts (Thanos docs: about the
 # size of the largest 2-week block); the store gateway rebuilds its index headers on start.

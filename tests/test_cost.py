@@ -50,7 +50,8 @@ MATRIX: dict[str, dict] = {
         "account": {"id": "222222222222", "audit_owner": "staging", "create_autoscaling_service_linked_role": False},
         # As committed: logs only. The defaults (metrics and traces on) would not fit the one
         # t3.medium dev keeps at min_size (infra/telemetry.py capacity_problem: 57% / 68% > 50%).
-        "observability": {"metrics": {"enabled": False}, "logs": {"retention_days": 3}, "traces": {"enabled": False}},
+        "observability": {"metrics": {"enabled": False}, "logs": {"retention_days": 3, "volume_gb": 5}, "traces": {"enabled": False}},
+        "cost": {"telemetry_put_requests_per_month": 50_000},
     },
     "staging": {
         "tier": "staging",
@@ -133,9 +134,9 @@ EXPECTED = {
         "keys": 1.00,  # one KMS key x 1.00
         "app": 1.20,  # 3 secrets x 0.40; 2 Cloudflare records x 0
         "budget": 0.00,
-        # Logs only: Loki gp3 10 GB x 0.08 = 0.80; logs bucket 3 d x 0.5 GB/day = 1.5 GB-month x 0.023 = 0.0345
-        # -> 0.03; PUTs 1 bucket x 300k = 300 x 0.005/1k = 1.50
-        "observability": 2.33,
+        # Logs only: Loki gp3 5 GB (logs.volume_gb) x 0.08 = 0.40; logs bucket 3 d x 0.5 GB/day = 1.5 GB-month
+        # x 0.023 = 0.0345 -> 0.03; PUTs 1 bucket x 50k (dev's platform:cost) = 50 x 0.005/1k = 0.25
+        "observability": 0.68,
     },
     "staging": {
         "network": 43.50,  # as dev: one shared NAT
@@ -182,7 +183,7 @@ EXPECTED = {
         "observability": 37.88,
     },
 }
-EXPECTED_TOTAL = {"dev": 185.07, "staging": 424.96, "prod": 1282.87}
+EXPECTED_TOTAL = {"dev": 183.42, "staging": 424.96, "prod": 1282.87}
 BUDGET = {"dev": 200.0, "staging": 500.0, "prod": 1800.0}
 
 
@@ -456,7 +457,7 @@ def test_diff_command_new_stack_and_bad_input(tmp_path, capsys):
     bad.write_text('{"outputs": {}}')
     assert run(_args("diff", str(empty), str(head), stack="dev")) == 0
     out = capsys.readouterr().out
-    assert "| Before | — (new stack) |" in out and "| Difference | **+$185.07** |" in out
+    assert "| Before | — (new stack) |" in out and "| Difference | **+$183.42** |" in out
     assert "| added | network | nat-gateway | NAT gateway hours (1 shared) | — | $32.85 | +$32.85 |" in out
     assert run(_args("diff", str(empty), str(bad))) == 2
     assert "no cost found" in capsys.readouterr().err
@@ -486,8 +487,8 @@ def test_table_lists_every_line_with_subtotals():
     text = render_table(cost, "dev")
     lines = text.splitlines()
     assert lines[0] == "Monthly cost — dev (us-east-1, USD list prices as of 2026-01-19, 730 h/month)"
-    assert lines[-2] == "Total: $185.07/month of a $200.00 budget (92.5%)"
-    assert lines[-1] == "Node groups from min_size to max_size: $179.31 to $190.84/month; at max_size 95.4% of the budget."
+    assert lines[-2] == "Total: $183.42/month of a $200.00 budget (91.7%)"
+    assert lines[-1] == "Node groups from min_size to max_size: $177.66 to $189.19/month; at max_size 94.6% of the budget."
     assert any(line.startswith("cluster ") and line.endswith("$89.53") for line in lines)
     assert any("1,460 instance-hour x $0.01664" in line and line.endswith("$24.29") for line in lines)
     assert any("-938.5714 instance-hour x $0.01664" in line and line.endswith("-$15.62") for line in lines)
@@ -538,8 +539,8 @@ def test_docs_cost_md_is_current():
 
 # Every node group at min_size and at max_size, the rest of the stack as priced: the worst
 # case a cost review holds against the budget (staging and prod can outgrow theirs at max).
-# Observability's lines do not move with the node count: each bound is the old one + 2.33 / 10.43 / 37.88.
-NODE_RANGE = {"dev": (179.31, 190.84), "staging": (424.96, 647.20), "prod": (1282.87, 1961.59)}
+# Observability's lines do not move with the node count: each bound is the old one + 0.68 / 10.43 / 37.88.
+NODE_RANGE = {"dev": (177.66, 189.19), "staging": (424.96, 647.20), "prod": (1282.87, 1961.59)}
 
 
 @pytest.mark.parametrize("stack", sorted(NODE_RANGE))
@@ -571,7 +572,7 @@ def test_expected_size_is_what_the_estimate_prices():
 @pytest.mark.parametrize(
     ("stack", "line"),
     [
-        ("dev", "Node groups from min_size to max_size: $179.31 to $190.84/month; at max_size 95.4% of the budget."),
+        ("dev", "Node groups from min_size to max_size: $177.66 to $189.19/month; at max_size 94.6% of the budget."),
         ("prod", "Node groups from min_size to max_size: $1,282.87 to $1,961.59/month; at max_size 109.0% of the budget (over it)."),
     ],
 )

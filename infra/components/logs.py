@@ -215,7 +215,7 @@ class Logs(pulumi.ComponentResource):
             "serviceAccount": {"create": True, "name": LOKI_SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role_arn}},
             "singleBinary": {
                 "replicas": 1,
-                "persistence": {"enabled": True, "size": f"{telemetry.LOKI_VOLUME_GB}Gi", "storageClass": args.storage_class},
+                "persistence": {"enabled": True, "size": f"{args.config.volume_gb}Gi", "storageClass": args.storage_class},
                 "resources": {"requests": loki.requests(), "limits": loki.limits()},
                 "priorityClassName": PLATFORM_PRIORITY_CLASS,
             },

@@ -331,7 +331,7 @@ def _observability(c: StackConfig, p: _Prices) -> Iterable[_Line]:
         )
         yield _Line("observability", "thanos", "Thanos compactor scratch gp3 volume", Decimal(telemetry.THANOS_COMPACT_VOLUME_GB), "GB-month", gp3)
     if obs.logs.enabled:
-        yield _Line("observability", "loki", "Loki gp3 volume (WAL and index cache)", Decimal(telemetry.LOKI_VOLUME_GB), "GB-month", gp3)
+        yield _Line("observability", "loki", "Loki gp3 volume (WAL and index cache, observability.logs.volume_gb)", Decimal(obs.logs.volume_gb), "GB-month", gp3)
         yield _Line(
             "observability", "logs-bucket",
             f"S3 Standard storage of the logs at steady state ({obs.logs.retention_days} d x platform:cost.log_stored_gb_per_day)",
