@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.config import StackConfig
+from infra.config import CacheConfig, DatabaseConfig, StackConfig
 
 Severity = Literal["critical", "warning"]
 CRITICAL: Severity = "critical"
@@ -136,8 +136,7 @@ def insights_query(spec: AlarmSpec, values: Mapping[str, str]) -> str:
     return f'SELECT {spec.statistic}({spec.metric_name}) FROM SCHEMA("{spec.namespace}", {", ".join(spec.insights_schema)}) WHERE {where}'
 
 
-def _instance_alarms(cfg: StackConfig, role: str, what: str, identifier: Any, replica: bool) -> list[AlarmSpec]:
-    db = cfg.database
+def _instance_alarms(db: DatabaseConfig, role: str, what: str, identifier: Any, replica: bool) -> list[AlarmSpec]:
     dims = {"DBInstanceIdentifier": identifier}
     rds = dict(namespace="AWS/RDS", dimensions=dims)
     free_gib = db.allocated_storage_gb * FREE_STORAGE_FRACTION
@@ -179,7 +178,7 @@ def _instance_alarms(cfg: StackConfig, role: str, what: str, identifier: Any, re
     return specs
 
 
-def _cache_alarms(cfg: StackConfig, index: int, cluster_id: Any) -> list[AlarmSpec]:
+def _cache_alarms(cache_config: CacheConfig, index: int, cluster_id: Any) -> list[AlarmSpec]:
     node = f"{index:03d}"
     what = f"Redis node {node}"
     # Host-level and engine metrics are per node (ElastiCache user guide, "Monitoring use with
@@ -189,7 +188,7 @@ def _cache_alarms(cfg: StackConfig, index: int, cluster_id: Any) -> list[AlarmSp
         # Redis runs commands on one thread: EngineCPUUtilization is that thread's CPU, the one
         # that saturates first (CPUUtilization averages every vCPU of the host).
         AlarmSpec(
-            f"redis-{node}-engine-cpu", WARNING, f"{what}: engine CPU above {CACHE_ENGINE_CPU_PERCENT}% for 15 minutes ({cfg.cache.node_type})",
+            f"redis-{node}-engine-cpu", WARNING, f"{what}: engine CPU above {CACHE_ENGINE_CPU_PERCENT}% for 15 minutes ({cache_config.node_type})",
             metric_name="EngineCPUUtilization", statistic="Average", period=300, evaluation_periods=3,
             threshold=CACHE_ENGINE_CPU_PERCENT, comparison_operator="GreaterThanThreshold", **cache,
         ),
@@ -210,7 +209,8 @@ def _cache_alarms(cfg: StackConfig, index: int, cluster_id: Any) -> list[AlarmSp
 
 
 def alarm_specs(
-    cfg: StackConfig,
+    database: DatabaseConfig,
+    cache: CacheConfig,
     *,
     db_instance: Any,
     db_replicas: Sequence[Any],
@@ -225,15 +225,15 @@ def alarm_specs(
     `load_balancer`: the NLB's ARN suffix (`net/<name>/<id>`); `certificate_arn`: the ACM
     certificate of the API and web records.
     """
-    if len(db_replicas) != cfg.database.read_replicas:
-        raise ValueError(f"{len(db_replicas)} replica identifiers for database.read_replicas {cfg.database.read_replicas}")
-    if len(cache_clusters) != cfg.cache.num_nodes:
-        raise ValueError(f"{len(cache_clusters)} member clusters for cache.num_nodes {cfg.cache.num_nodes}")
-    specs = _instance_alarms(cfg, "db", "PostgreSQL primary", db_instance, replica=False)
+    if len(db_replicas) != database.read_replicas:
+        raise ValueError(f"{len(db_replicas)} replica identifiers for database.read_replicas {database.read_replicas}")
+    if len(cache_clusters) != cache.num_nodes:
+        raise ValueError(f"{len(cache_clusters)} member clusters for cache.num_nodes {cache.num_nodes}")
+    specs = _instance_alarms(database, "db", "PostgreSQL primary", db_instance, replica=False)
     for i, replica in enumerate(db_replicas, start=1):
-        specs += _instance_alarms(cfg, f"db-replica-{i}", f"PostgreSQL read replica {i}", replica, replica=True)
+        specs += _instance_alarms(database, f"db-replica-{i}", f"PostgreSQL read replica {i}", replica, replica=True)
     for i, cluster in enumerate(cache_clusters, start=1):
-        specs += _cache_alarms(cfg, i, cluster)
+        specs += _cache_alarms(cache, i, cluster)
     specs += [
         # A target is unhealthy while it drains in a rolling deploy: 5 minutes is longer than
         # Traefik's. One unhealthy target of several still serves (the NLB routes around it),
@@ -256,12 +256,16 @@ def alarm_specs(
     return specs
 
 
-def uptime_alarm(cfg: StackConfig, health_check_id: Any) -> AlarmSpec:
+def uptime_host(cfg: StackConfig) -> str:
+    """What the uptime check requests: the first API record's hostname."""
+    return cfg.dns.fqdn(cfg.dns.api_records[0])
+
+
+def uptime_alarm(url: str, health_check_id: Any) -> AlarmSpec:
     """The Route 53 health check's alarm: 0 (unhealthy) pages. Route 53 already waited for
     `uptime.failure_threshold` consecutive failures at each checker, so one period suffices."""
-    host = cfg.dns.fqdn(cfg.dns.api_records[0])
     return AlarmSpec(
-        "uptime", CRITICAL, f"API down: https://{host}{cfg.observability.uptime.path} fails Route 53's health check",
+        "uptime", CRITICAL, f"API down: {url} fails Route 53's health check",
         namespace="AWS/Route53", metric_name="HealthCheckStatus", statistic="Minimum", dimensions={"HealthCheckId": health_check_id},
         period=60, evaluation_periods=1, threshold=1, comparison_operator="LessThanThreshold",
     )
@@ -273,7 +277,8 @@ def alarm_count(cfg: StackConfig) -> int:
     if not obs.alerts.enabled:
         return 0
     specs = alarm_specs(
-        cfg,
+        cfg.database,
+        cfg.cache,
         db_instance="db",
         db_replicas=[f"replica-{i}" for i in range(cfg.database.read_replicas)],
         cache_clusters=[member_cluster_id("redis", i) for i in range(1, cfg.cache.num_nodes + 1)],

@@ -83,6 +83,10 @@ SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 KMS_KEY = "aws:kms/key:Key"
 SM_SECRET = "aws:secretsmanager/secret:Secret"
+SNS_TOPIC = "aws:sns/topic:Topic"
+# The AWS-managed SNS key: its policy cannot let CloudWatch alarms publish (re:Post knowledge
+# center, "cloudwatch-configure-alarm-sns").
+SNS_AWS_MANAGED_KEY = "alias/aws/sns"
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
 CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -757,6 +761,14 @@ def _secret_cmk(r: Resource, tier: str) -> Iterator[str]:
         yield "set kmsKeyId to the platform's KMS key (the AWS-managed aws/secretsmanager key cannot be scoped per environment)"
 
 
+def _sns_topic_cmk(r: Resource, tier: str) -> Iterator[str]:
+    key = r.get("kmsMasterKeyId")
+    if not is_set(key):
+        yield "set kmsMasterKeyId to the platform's KMS key (alerts and their contents are encrypted at rest)"
+    elif key == SNS_AWS_MANAGED_KEY:
+        yield f"set kmsMasterKeyId to the platform's KMS key, not {SNS_AWS_MANAGED_KEY}: CloudWatch alarms cannot publish to a topic encrypted with it"
+
+
 def _log_retention(r: Resource, tier: str) -> Iterator[str]:
     value = r.get("retentionInDays")
     if not is_unknown(value) and not number(value):
@@ -913,6 +925,8 @@ RULES: tuple[Rule, ...] = (
          "Customer-managed KMS keys rotate yearly (KMS.4, CKV_AWS_7)"),
     Rule("secret-cmk",                    (M, M, M), (SM_SECRET,),                                    _secret_cmk,
          "Secrets Manager secrets are encrypted with the platform's KMS key (CKV_AWS_149)"),
+    Rule("sns-topic-cmk",                 (M, M, M), (SNS_TOPIC,),                                    _sns_topic_cmk,
+         "SNS topics are encrypted with a customer-managed KMS key (the AWS-managed aws/sns key cannot let CloudWatch alarms publish)"),
     Rule("log-retention",                 (M, M, M), (LOG_GROUP,),                                    _log_retention,
          "Log groups have a retention period (CKV_AWS_66)"),
     Rule("required-tags",                 (M, M, M), (AWS_PROVIDER, "aws:*"),                         _required_tags,

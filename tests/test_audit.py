@@ -291,7 +291,7 @@ def test_key_policy_lets_cloudtrail_use_the_owners_key_for_its_trail_only(stack)
     statements = _statements(_named(stack, KEY, "key")["inputs"]["policy"])
     account = ACCOUNT[stack]
     cloudtrail = {sid: s for sid, s in statements.items() if s.get("Principal") == {"Service": "cloudtrail.amazonaws.com"}}
-    assert set(statements) - set(cloudtrail) == {"AccountIamPoliciesGovernTheKey", "CloudWatchLogsOfThisAccount"}
+    assert set(statements) - set(cloudtrail) == {"AccountIamPoliciesGovernTheKey", "CloudWatchLogsOfThisAccount", "CloudWatchAlarmsOfThisAccount"}
     if stack not in OWNERS:
         assert cloudtrail == {}
         return

@@ -50,7 +50,7 @@ def test_every_production_log_group_is_kept_a_year():
     retention = {g["urn"].rsplit("::", 1)[-1]: g["inputs"]["retentionInDays"] for g in plan("prod").of_type(LOG_GROUP)}
     assert retention == {
         "platform-prod-flow-logs": 365, "platform-prod-control-plane-logs": 365, "platform-prod-redis-slow-log": 365, "platform-prod-runner-logs": 365,
-        "platform-prod-session-logs": 365,
+        "platform-prod-session-logs": 365, "platform-prod-forwarder-logs": 365,
     }
 
 

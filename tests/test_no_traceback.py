@@ -114,6 +114,17 @@ CLASSIFIED = {
         ("unreachable", "KUBERNETES_VERSION is a module constant, not config: tests/test_addons.py holds every pinned version's row complete"),
         ("unreachable", "KUBERNETES_VERSION is a module constant, not config: tests/test_addons.py holds every pinned version's row complete"),
     ],
+    ("infra/components/alerting.py", "Alerting.__init__"): [
+        ("unreachable", "__main__ builds Alerting only when observability.alerts.enabled"),
+        ("config-secret", "load() requires slack_webhook_url with the slack route (required_secrets); the offline plan substitutes a placeholder"),
+        ("config-secret", "load() requires pagerduty_routing_key with the pagerduty route (required_secrets); the offline plan substitutes a placeholder"),
+        ("unreachable", "__main__ passes Database.replica_identifiers, one per database.read_replicas"),
+    ],
+    ("infra/components/uptime.py", "Uptime.__init__"): [
+        ("unreachable", "__main__ builds Uptime only when observability.uptime.enabled (which config allows only with alerts)"),
+        ("unreachable", "__main__ passes aws_provider(cfg, region='us-east-1') exactly when the stack's region is not us-east-1"),
+        ("unreachable", "__main__ passes no us-east-1 provider when the stack's region is us-east-1"),
+    ],
     ("infra/components/providers.py", "check_dns_zone"): [("one line", "a ConfigError naming platform:dns.zone_id, raised before any cloud resource (tests/test_dns_zone.py)")],
     ("infra/cost/model.py", "estimate"): [("unreachable", "only a caller passing another region's catalogue (tests, cost levers); the program passes none")],
     ("infra/prices/__init__.py", "load"): [

@@ -52,6 +52,7 @@ from policy.rules import (
     SG_INGRESS_RULE,
     S3_BUCKETS,
     SM_SECRET,
+    SNS_TOPIC,
     SUBNET,
     UNKNOWN,
     VPC,
@@ -214,6 +215,9 @@ CASES = [
     case("secret-cmk",
          [res(SM_SECRET, kmsKeyId=KEY_ARN)],
          [res(SM_SECRET, name="platform/prod/app")]),
+    case("sns-topic-cmk",
+         [res(SNS_TOPIC, kmsMasterKeyId=KEY_ARN)],
+         [res(SNS_TOPIC, name="platform-prod-alerts"), res(SNS_TOPIC, name="platform-prod-uptime-topic", kmsMasterKeyId="alias/aws/sns")]),
     case("log-retention",
          [res(LOG_GROUP, retentionInDays=365)],
          [res(LOG_GROUP, name="/platform/prod/x")]),
@@ -266,6 +270,7 @@ LEVELS = {
     "s3-versioning": (M, M, M),
     "kms-rotation": (A, A, M),
     "secret-cmk": (M, M, M),
+    "sns-topic-cmk": (M, M, M),
     "log-retention": (M, M, M),
     "required-tags": (M, M, M),
     "stateful-protected": (X, A, M),
@@ -508,6 +513,7 @@ COMMITTED = {
         ("advisory", "elasticache-multi-az", "platform-staging-redis"),
         ("advisory", "rds-deletion-protection", "platform-staging-db"),
         ("advisory", "rds-multi-az", "platform-staging-db"),
+        ("advisory", "stateful-protected", "platform-staging-alert-destinations"),
         ("advisory", "stateful-protected", "platform-staging-app"),
         ("advisory", "stateful-protected", "platform-staging-db"),
         ("advisory", "stateful-protected", "platform-staging-db-master"),
@@ -634,10 +640,10 @@ def test_real_preview_shapes(prod_plan):
             new.pop(key, None)
     report = check.check_plan(prod_plan)
     assert (report.tier, report.tier_source) == ("production", "the aws provider's Tier default tag")
-    # Nothing is protected any more: exactly the six stateful resources fail, nothing else.
+    # Nothing is protected any more: exactly the seven stateful resources fail, nothing else.
     assert sorted((v.rule, v.urn.rsplit("::", 1)[-1]) for v in report.violations) == [
         ("stateful-protected", n)
-        for n in ("platform-prod-app", "platform-prod-db", "platform-prod-db-master", "platform-prod-key", "platform-prod-redis", "platform-prod-redis-auth")
+        for n in ("platform-prod-alert-destinations", "platform-prod-app", "platform-prod-db", "platform-prod-db-master", "platform-prod-key", "platform-prod-redis", "platform-prod-redis-auth")
     ]
 
 

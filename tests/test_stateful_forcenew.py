@@ -205,10 +205,14 @@ def test_every_stateful_resource_is_covered(stack):
     p = plan(stack)
     found = {(s["type"], _suffix(s, stack)) for s in p.states if s["type"] in STATEFUL}
     covered = {(t, suffix) for t, suffixes in STATEFUL.items() for suffix in suffixes}
-    # Every resource of a stateful type is listed (the runner's log group and the slow log
-    # are logs a replacement loses nothing of: out of scope, named here so none slips in; the
-    # audit's session logs and trail bucket are held by tests/test_audit.py).
-    assert found - covered <= {(LOG_GROUP, "runner-logs"), (LOG_GROUP, "redis-slow-log"), (LOG_GROUP, "session-logs")}
+    # Every resource of a stateful type is listed (the runner's log group, the slow log and the
+    # alert forwarder's log are logs a replacement loses nothing of, and the alert destinations
+    # secret is rewritten from the stack's config secrets by whatever replaces it: out of scope,
+    # named here so none slips in; the audit's session logs and trail bucket are held by
+    # tests/test_audit.py).
+    assert found - covered <= {
+        (LOG_GROUP, "runner-logs"), (LOG_GROUP, "redis-slow-log"), (LOG_GROUP, "session-logs"), (LOG_GROUP, "forwarder-logs"), (SECRET, "alert-destinations"),
+    }
     assert {(t, s) for t, s in covered if s != "db-replica-1"} <= found
 
 

@@ -16,7 +16,7 @@ Creates:
   (`REPLACED_BY`), so no two deletions write the same snapshot name.
 
 Outputs: primary_endpoint, reader_endpoint, port, auth_secret_arn, security_group_id,
-url (secret).
+url (secret), replication_group_id, member_cluster_ids.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class Cache(pulumi.ComponentResource):
     auth_secret_arn: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     url: pulumi.Output[str]
+    replication_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:cache:Cache", name, None, opts)
@@ -176,6 +177,9 @@ class Cache(pulumi.ComponentResource):
         self.url = url
         # The nodes' cluster ids (`<group>-001`...): ElastiCache's host metrics are per node.
         self.member_cluster_ids = group.member_clusters
+        # Its id (autonamed): `infra.alarms.member_cluster_id` derives each node's cluster id from
+        # it and cache.num_nodes, so the alarms follow the config, not the group's last state.
+        self.replication_group_id = group.id
         self.register_outputs(
             {
                 "primary_endpoint": self.primary_endpoint,
@@ -184,5 +188,6 @@ class Cache(pulumi.ComponentResource):
                 "auth_secret_arn": self.auth_secret_arn,
                 "security_group_id": self.security_group_id,
                 "url": self.url,
+                "replication_group_id": self.replication_group_id,
             }
         )

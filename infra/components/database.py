@@ -28,8 +28,9 @@ supported for DB instances with ManageMasterUserPassword"; RDS User Guide, "Pass
 management with Amazon RDS and AWS Secrets Manager", Limitations), and prod keeps a replica.
 
 Outputs: endpoint (address), port, reader_endpoint (first replica, or None),
-instance_identifier, instance_arn, resource_ids (primary and replicas, for IAM
-authentication), master_secret_arn, master_password (secret), security_group_id.
+instance_identifier, replica_identifiers (one per replica, in order), instance_arn,
+resource_ids (primary and replicas, for IAM authentication), master_secret_arn,
+master_password (secret), security_group_id.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Database(pulumi.ComponentResource):
     port: pulumi.Output[int]
     reader_endpoint: pulumi.Output[str] | None
     instance_identifier: pulumi.Output[str]
+    replica_identifiers: list[pulumi.Output[str]]
     instance_arn: pulumi.Output[str]
     master_secret_arn: pulumi.Output[str]
     master_password: pulumi.Output[str]
@@ -271,6 +273,8 @@ class Database(pulumi.ComponentResource):
         self.port = instance.port
         self.reader_endpoint = replicas[0].address if replicas else None
         self.instance_identifier = instance.identifier
+        # The replicas' DBInstanceIdentifiers, in order (their CloudWatch alarms name them).
+        self.replica_identifiers = [r.identifier for r in replicas]
         self.instance_arn = instance.arn
         # RDS IAM authentication (rds-db:connect) names instances by these (db-...), primary first.
         self.resource_ids = pulumi.Output.all(instance.resource_id, *(r.resource_id for r in replicas))
@@ -283,6 +287,7 @@ class Database(pulumi.ComponentResource):
                 "port": self.port,
                 "reader_endpoint": self.reader_endpoint,
                 "instance_identifier": self.instance_identifier,
+                "replica_identifiers": self.replica_identifiers,
                 "instance_arn": self.instance_arn,
                 "resource_ids": self.resource_ids,
                 "master_secret_arn": self.master_secret_arn,

@@ -29,8 +29,8 @@ Creates:
 - `{name}-dns-<label>`: Cloudflare CNAMEs to the NLB: API records DNS-only (clients meet
   the NLB's certificate), web records proxied (Cloudflare CDN/WAF, TTL automatic).
 
-Outputs: load_balancer_hostname, certificate_arn, lb_security_group_id, controller_role_arn,
-api_url, web_url.
+Outputs: load_balancer_hostname, load_balancer_name, certificate_arn, lb_security_group_id,
+controller_role_arn, api_url, web_url.
 """
 
 from __future__ import annotations
@@ -190,6 +190,7 @@ class EdgeArgs:
 
 class Edge(pulumi.ComponentResource):
     load_balancer_hostname: pulumi.Output[str]
+    load_balancer_name: pulumi.Output[str]
     certificate_arn: pulumi.Output[str]
     lb_security_group_id: pulumi.Output[str]
     controller_role_arn: pulumi.Output[str]
@@ -402,6 +403,9 @@ class Edge(pulumi.ComponentResource):
             )
 
         self.load_balancer_hostname = hostname
+        # The NLB's name (the aws-load-balancer-name annotation), known only once the Service has
+        # a hostname: a lookup by it (aws.lb.get_load_balancer) waits for the controller's NLB.
+        self.load_balancer_name = hostname.apply(lambda _: args.cluster_name)
         self.certificate_arn = validation.certificate_arn
         self.lb_security_group_id = lb_sg.id
         self.controller_role_arn = role.arn
@@ -410,6 +414,7 @@ class Edge(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "load_balancer_hostname": self.load_balancer_hostname,
+                "load_balancer_name": self.load_balancer_name,
                 "certificate_arn": self.certificate_arn,
                 "lb_security_group_id": self.lb_security_group_id,
                 "controller_role_arn": self.controller_role_arn,

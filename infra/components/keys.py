@@ -6,8 +6,9 @@ Creates:
   use it through the caller's permissions) and lets CloudWatch Logs encrypt this account's
   log groups (the session log group among them). With `cloudtrail_trail_arn` (the stack owns
   the account's audit, infra/components/audit.py) it also lets CloudTrail encrypt that trail's
-  log files. It names no service-linked role: CreateKey refuses a principal that does not
-  exist yet, and a fresh account has no AWSServiceRoleForAutoScaling. It outlives the stack
+  log files. It lets this account's CloudWatch alarms publish to the SNS topic it encrypts
+  (infra/components/alerting.py). It names no service-linked role: CreateKey refuses a
+  principal that does not exist yet, and a fresh account has no AWSServiceRoleForAutoScaling. It outlives the stack
   whenever the data stores leave snapshots or backups encrypted with it
   (ProtectionConfig.key_outlives_stack);
 - `{name}-alias`: `alias/<name>`, so people can find it (deleted with the stack, so a rebuilt
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.components._shared import cloudwatch_alarms_key_statement
 from infra.config import ProtectionConfig
 
 AUTOSCALING_SERVICE = "autoscaling.amazonaws.com"
@@ -116,6 +118,9 @@ class Keys(pulumi.ComponentResource):
                     # Session Manager needs no statement of its own: nodes decrypt session data and
                     # people start sessions through their IAM policies (the first statement).
                     *(cloudtrail_statements(args.cloudtrail_trail_arn) if args.cloudtrail_trail_arn else []),
+                    # The alert topic's encryption (infra/components/alerting.py): in every
+                    # stack, so turning alerts on or off never rewrites the key policy.
+                    cloudwatch_alarms_key_statement(account),
                 ],
             }
         )

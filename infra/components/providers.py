@@ -2,7 +2,9 @@
 
 Built from the stack's `aws:` config (region, assumed roles, profile) with the required
 tags as provider default tags, so no resource can be created untagged or in the wrong
-account. Default providers are disabled in Pulumi.yaml.
+account. Default providers are disabled in Pulumi.yaml. A second AWS provider, `aws-<region>`,
+exists only where a stack needs a service another region alone offers (us-east-1: Route 53's
+health-check metrics).
 """
 
 from __future__ import annotations
@@ -17,11 +19,16 @@ from infra.config import PROJECT, ConfigError, StackConfig
 ZONE_ID_HINT = "copy the Zone ID from the zone's Overview page in the Cloudflare dashboard (right column, API section)"
 
 
-def aws_provider(config: StackConfig) -> aws.Provider:
+def aws_provider(config: StackConfig, region: str | None = None) -> aws.Provider:
+    """The stack's AWS provider (`aws`), or with `region` another region's (`aws-<region>`), for
+    what AWS offers in one region only (Route 53's health-check metrics, infra/components/uptime.py):
+    the same account guard, roles and tags. Call it once per region; `region` equal to the stack's
+    is the stack's own provider."""
     tags = {**config.base_tags(), "Tier": config.tier}
+    region = region or config.aws.region
     return aws.Provider(
-        "aws",
-        region=config.aws.region,
+        "aws" if region == config.aws.region else f"aws-{region}",
+        region=region,
         assume_roles=[aws.ProviderAssumeRoleArgs(**_snake(role)) for role in config.aws.assume_roles] or None,
         profile=config.aws.profile,
         # Credentials for another account fail at the first API call, before anything is built there.

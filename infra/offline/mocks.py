@@ -2,9 +2,11 @@
 
 Shared by the offline plan and the tests. It provides:
 - `PlatformMocks`: realistic, deterministic ids, ARNs and endpoints per resource family
-  (the same logical name always gets the same id, so plans diff cleanly), and answers to
-  the provider functions the program calls (AZs, caller identity, IAM policy documents,
-  secret versions, the EKS kubeconfig method);
+  (the same logical name always gets the same id, so plans diff cleanly), in the region of
+  the provider a resource is made through (a stack's `aws-us-east-1` beside `aws`), and
+  answers to the provider functions the program calls (AZs, caller identity, IAM policy
+  documents, secret versions, the load balancer the controller made, the EKS kubeconfig
+  method);
 - `RecordingMonitor`: a `MockMonitor` that keeps the whole registration request of every
   resource (parent, dependencies, provider, protect, retainOnDelete, ignoreChanges, ...),
   which `Mocks.new_resource` never sees, and works around the `pulumi_eks` remote-component
@@ -89,6 +91,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
     stack_references: dict[str, dict[str, Any]] = field(default_factory=dict)
     # What Secrets Manager holds: secret ARN -> SecretString (another run's SecretVersions).
     secret_values: dict[str, str] = field(default_factory=dict)
+    # The region of each explicit aws provider, by its id (a stack's `aws-us-east-1` beside
+    # `aws`), and the region of the resource or call being answered, per thread (the SDK
+    # registers from a thread pool): ARNs name the region the resource is really in.
+    provider_regions: dict[str, str] = field(default_factory=dict)
+    _here: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     # ------------------------------------------------------------------ resources
 
@@ -103,14 +110,31 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 # terraform-provider-aws refuses at configure time, before any resource (its
                 # config check of allowed_account_ids; "AWS account ID not allowed: <id>").
                 raise Exception(f"AWS account ID not allowed: {self.account_id}")
+            rid = f"{name}-{_hex(typ + name, 8)}"
+            if inputs.get("region"):
+                self.provider_regions[rid] = str(inputs["region"])
+            return rid, inputs
         if typ == "pulumi:pulumi:StackReference":
             return self._stack_reference(str(inputs.get("name") or args.resource_id or name))
         family = _FAMILIES.get(typ)
         if family is None:
             rid = f"{name}-{_hex(typ + name, 8)}" if args.custom else ""
             return rid, inputs
-        rid, extra = family(self, name, physical, inputs)
+        # pulumi_aws 7's per-resource `region` argument, else its provider's region.
+        self._here.region = inputs.get("region") if isinstance(inputs.get("region"), str) else self._provider_region(args.provider)
+        try:
+            rid, extra = family(self, name, physical, inputs)
+        finally:
+            self._here.region = None
         return rid, {**inputs, **extra}
+
+    def _provider_region(self, reference: str | None) -> str | None:
+        """The region of the provider a reference (`<urn>::<id>`) names; None: the default."""
+        return self.provider_regions.get((reference or "").rsplit("::", 1)[-1]) if reference else None
+
+    @property
+    def current_region(self) -> str:
+        return getattr(self._here, "region", None) or self.region
 
     def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
         """A StackReference is read, not created: its id is the stack's name, its state the
@@ -122,7 +146,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
         return stack, {"name": stack, "outputs": dict(ref.get("outputs") or {}), "secretOutputNames": list(ref.get("secret_names") or [])}
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
-        return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id if account else ''}:{resource}"
+        return f"arn:aws:{service}:{self.current_region if region else ''}:{self.account_id if account else ''}:{resource}"
 
     # ------------------------------------------------------------------ functions
 
@@ -130,7 +154,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         handler = _CALLS.get(args.token)
         if handler is None:
             return {}, []
-        return handler(self, dict(args.args)), []
+        self._here.region = self._provider_region(args.provider)
+        try:
+            return handler(self, dict(args.args)), []
+        finally:
+            self._here.region = None
 
 
 def _physical_name(typ: str, name: str, inputs: dict[str, Any]) -> str:
@@ -424,6 +452,39 @@ def _ssm_document(m: PlatformMocks, name: str, physical: str, inputs: dict[str, 
     }
 
 
+def _sns_topic(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    # A topic's id is its ARN.
+    arn = m.arn("sns", physical)
+    return arn, {"arn": arn, "name": physical, "owner": m.account_id}
+
+
+def _sns_subscription(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    arn = f"{inputs.get('topic', m.arn('sns', 'topic'))}:{_uuid(name)}"
+    return arn, {"arn": arn, "ownerId": m.account_id, "confirmationWasAuthenticated": True, "pendingConfirmation": False}
+
+
+def _lambda_function(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    arn = m.arn("lambda", f"function:{physical}")
+    region = m.current_region
+    return physical, {
+        "name": physical,
+        "arn": arn,
+        "qualifiedArn": f"{arn}:$LATEST",
+        "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+        "version": "$LATEST",
+    }
+
+
+def _health_check(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    # Route 53 is global: no region in the ARN; the id is a UUID.
+    rid = _uuid(name + "health-check")
+    return rid, {"arn": m.arn("route53", f"healthcheck/{rid}", region=False, account=False)}
+
+
+def _metric_alarm(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
+    return physical, {"name": physical, "arn": m.arn("cloudwatch", f"alarm:{physical}")}
+
+
 def _generic_arn(service: str, kind: str, sep: str = "/"):
     def family(m: PlatformMocks, name: str, physical: str, inputs: dict[str, Any]):
         return physical, {"arn": m.arn(service, f"{kind}{sep}{physical}")}
@@ -481,6 +542,13 @@ _FAMILIES = {
     "aws:s3/bucketPolicy:BucketPolicy": _s3_bucket_config,
     "aws:cloudtrail/trail:Trail": _cloudtrail,
     "aws:ssm/document:Document": _ssm_document,
+    "aws:sns/topic:Topic": _sns_topic,
+    "aws:sns/topicPolicy:TopicPolicy": lambda m, n, p, i: (i.get("arn", p), {"owner": m.account_id}),
+    "aws:sns/topicSubscription:TopicSubscription": _sns_subscription,
+    "aws:lambda/function:Function": _lambda_function,
+    "aws:lambda/permission:Permission": lambda m, n, p, i: (p, {"statementId": p}),
+    "aws:route53/healthCheck:HealthCheck": _health_check,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
     "eks:index:Cluster": _eks_cluster,
     "eks:index:ManagedNodeGroup": _eks_node_group,
     "kubernetes:helm.sh/v3:Release": _helm_release,
@@ -564,6 +632,14 @@ def _get_secret_version(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any
     return {"arn": arn, "id": f"{arn}|AWSCURRENT", "secretId": arn, "secretString": value, "versionId": _uuid(arn + "current"), "versionStages": ["AWSCURRENT"]}
 
 
+def _load_balancer(m: PlatformMocks, args: dict[str, Any]) -> dict[str, Any]:
+    """aws.lb.getLoadBalancer by name: the NLB the AWS Load Balancer Controller made."""
+    name = str(args.get("name") or "lb")
+    suffix = f"net/{name}/{_hex(name + 'lb', 16)}"
+    arn = m.arn("elasticloadbalancing", f"loadbalancer/{suffix}")
+    return {"arn": arn, "arnSuffix": suffix, "id": arn, "name": name, "loadBalancerType": "network", "internal": False, "dnsName": f"{name}-{_hex(name, 16)}.elb.{m.current_region}.amazonaws.com"}
+
+
 _CALLS = {
     "aws:secretsmanager/getSecretVersion:getSecretVersion": _get_secret_version,
     "cloudflare:index/getZones:getZones": _cloudflare_zones,
@@ -574,6 +650,7 @@ _CALLS = {
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
     "eks:index:Cluster/getKubeconfig": _kubeconfig,
     "aws:eks/getNodeGroup:getNodeGroup": _node_group,
+    "aws:lb/getLoadBalancer:getLoadBalancer": _load_balancer,
 }
 
 

@@ -29,10 +29,39 @@ SECRET = "[secret]"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # what `pulumi preview --json` prints for an unknown
 
 
+def _asset(value: Any) -> dict[str, Any]:
+    """An asset or archive as the engine writes one: its signature, what it is made of (a path
+    relative to the project where it lies inside it) and, for files, the SHA-256 of the content,
+    so a changed Lambda handler shows in a plan's diff."""
+    import hashlib
+
+    import pulumi
+
+    if isinstance(value, pulumi.AssetArchive):
+        return {rpc._special_sig_key: rpc._special_archive_sig, "assets": {k: _asset(v) for k, v in sorted(value.assets.items())}}
+    sig = rpc._special_archive_sig if isinstance(value, pulumi.Archive) else rpc._special_asset_sig
+    if isinstance(value, pulumi.StringAsset):
+        return {rpc._special_sig_key: sig, "text": value.text, "hash": hashlib.sha256(value.text.encode()).hexdigest()}
+    path = getattr(value, "path", None)
+    if isinstance(path, str):
+        file = Path(path)
+        shown = str(file.resolve().relative_to(ROOT)) if file.resolve().is_relative_to(ROOT) else path
+        out: dict[str, Any] = {rpc._special_sig_key: sig, "path": shown}
+        if file.is_file():
+            out["hash"] = hashlib.sha256(file.read_bytes()).hexdigest()
+        return out
+    return {rpc._special_sig_key: sig, "uri": getattr(value, "uri", "")}
+
+
 def scrub(value: Any) -> Any:
-    """JSON-ready copy: secrets masked, unknowns as the preview sentinel, 2.0 -> 2."""
+    """JSON-ready copy: secrets masked, unknowns as the preview sentinel, assets and archives as
+    the engine writes them, 2.0 -> 2."""
+    from pulumi.asset import Archive, Asset
+
     if value is rpc.UNKNOWN:
         return UNKNOWN
+    if isinstance(value, (Asset, Archive)):
+        return _asset(value)
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET
