@@ -19,6 +19,11 @@ SM_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 
 APP = "platform:app:App$"
 
+# app-config's observability keys (runtime_config.telemetry_config): the OTLP endpoint where the
+# stack runs Tempo, SENTRY_ENV where it names a Sentry environment; dev has neither.
+OTLP = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://tempo.monitoring.svc.cluster.local:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_SERVICE_NAME": "api"}
+TELEMETRY_CONFIG = {"dev": {}, "staging": {**OTLP, "SENTRY_ENV": "staging"}, "prod": {**OTLP, "SENTRY_ENV": "production"}}
+
 
 def of_app(p, token):
     """The App component's own objects of `token` (other components have namespaces and secrets too)."""
@@ -50,7 +55,7 @@ def test_config_map_in_every_app_namespace(stack):
     for ns in NAMESPACES[stack]:
         cm = p.named(CONFIG_MAP_T, f"platform-{stack}-{ns}-app-config")["inputs"]
         assert (cm["metadata"]["name"], cm["metadata"]["namespace"]) == ("app-config", ns)
-        assert cm["data"] == CONFIG_MAP[stack]
+        assert cm["data"] == {**CONFIG_MAP[stack], **TELEMETRY_CONFIG[stack]}
 
 
 def test_kubernetes_secret_in_every_app_namespace_prints_as_secret(stack):
@@ -134,7 +139,9 @@ def test_secret_values_and_that_they_travel_as_secrets(stack):
     secret, version = unwrap(registration(run, SM_VERSION, f"platform-{stack}-app-value").inputs["secretString"])
     assert secret
     values = json.loads(version)
-    assert list(sorted(values)) == sorted(rc.SECRET_KEYS)
+    # SENTRY_DSN with platform:sentry_dsn, which the offline plan sets (a placeholder) in every stack.
+    assert list(sorted(values)) == sorted((*rc.SECRET_KEYS, "SENTRY_DSN"))
+    assert values["SENTRY_DSN"] == placeholder("platform:sentry_dsn")
     db = registration(run, "aws:rds/instance:Instance", f"platform-{stack}-db")
     # The app's own role, never the master user; its password is the roles job's.
     password = registration(run, "random:index/randomPassword:RandomPassword", f"platform-{stack}-db-app-password").outputs["result"]

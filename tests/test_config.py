@@ -224,7 +224,12 @@ def test_aws_settings_are_checked(aws, message):
 
 @pytest.mark.parametrize(
     ("stack", "needed"),
-    [("dev", ("cloudflare_api_token",)), ("staging", ("cloudflare_api_token", "stripe_secret_key", "sendgrid_api_key")), ("prod", ("cloudflare_api_token", "stripe_secret_key", "sendgrid_api_key"))],
+    # With each alert route, its credential: staging alerts to Slack, prod to Slack and PagerDuty.
+    [
+        ("dev", ("cloudflare_api_token",)),
+        ("staging", ("cloudflare_api_token", "stripe_secret_key", "sendgrid_api_key", "slack_webhook_url")),
+        ("prod", ("cloudflare_api_token", "stripe_secret_key", "sendgrid_api_key", "slack_webhook_url", "pagerduty_routing_key")),
+    ],
 )
 def test_required_secrets_follow_external_services_mode(stack, needed):
     assert config.required_secrets(parse(raw_of(stack), stack=stack)) == needed

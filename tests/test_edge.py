@@ -89,7 +89,15 @@ def test_helm_releases_are_pinned(stack):
         "traefik": ("traefik", "41.2.0", "https://traefik.github.io/charts", "traefik"),
         "cluster-autoscaler": ("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler", "kube-system"),
         "metrics-server": ("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/", "kube-system"),
+        # Observability (infra/components/monitoring.py, logs.py, traces.py, grafana.py).
+        "grafana": ("grafana", "12.11.1", "https://grafana-community.github.io/helm-charts", "monitoring"),
+        "loki": ("loki", "18.11.0", "https://grafana-community.github.io/helm-charts", "monitoring"),
+        "alloy": ("alloy", "1.11.1", "https://grafana.github.io/helm-charts", "monitoring-agents"),
     }
+    # dev observes logs only: no Prometheus stack, no Tempo.
+    if stack != "dev":
+        pinned["kube-prometheus-stack"] = ("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "monitoring")
+        pinned["tempo"] = ("tempo", "2.2.4", "https://grafana-community.github.io/helm-charts", "monitoring")
     assert {name: (r["chart"], r["version"], r["repositoryOpts"]["repo"], r["namespace"]) for name, r in releases.items()} == pinned
 
 

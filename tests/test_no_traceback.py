@@ -68,6 +68,13 @@ GROUP = {"name": "general", "instance_types": ["m5.large"], "min_size": 1, "desi
 # or ("unreachable", why no valid config gets there), or ("one line", why it is already one).
 CLASSIFIED = {
     ("infra/components/app.py", "App._external_keys"): [("config-secret", "load() requires stripe_secret_key and sendgrid_api_key unless external_services is mock (required_secrets)")],
+    ("infra/components/grafana.py", "Grafana.__init__"): [("unreachable", "__main__ builds Grafana only under `if obs.grafana` (metrics, logs or traces on)")],
+    ("infra/components/logs.py", "Logs.__init__"): [("unreachable", "__main__ builds Logs only under `if obs.logs.enabled`")],
+    ("infra/components/monitoring.py", "Monitoring.__init__"): [
+        ("unreachable", "__main__ builds Monitoring only under `if obs.grafana` (metrics, logs or traces on)"),
+        ("config-secret", "load() requires slack_webhook_url / pagerduty_routing_key with their alert route (required_secrets)"),
+    ],
+    ("infra/components/traces.py", "Traces.__init__"): [("unreachable", "__main__ builds Traces only under `if obs.traces.enabled`")],
     ("infra/components/budget.py", "Budget.__init__"): [("unreachable", "environment is required and defaults to the stack name")],
     ("infra/components/cache.py", "Cache.__init__"): [
         ("config", "staging", changed("staging", cache={"num_nodes": 1, "automatic_failover": True, "multi_az": False}), "us-east-1", "platform:cache"),

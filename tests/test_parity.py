@@ -26,6 +26,9 @@ def test_staging_matches_prod():
     # prod's audit bucket is locked (audit.object_lock_days), staging's is not: a setting, not drift.
     assert "platform:audit:Audit aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration: only in prod (audit.object_lock_days)" in report.security
     assert "aws:s3/bucket:Bucket objectLockEnabled: staging - / prod true" in report.security
+    # Thanos runs where metrics.long_term_days is set, which only prod's tier requires: a setting too.
+    assert "platform:monitoring:Monitoring kubernetes:apps/v1:StatefulSet: only in prod (observability.metrics.long_term_days)" in report.security
+    assert "platform:monitoring:Monitoring aws:s3/bucket:Bucket: only in prod (observability.metrics.long_term_days)" in report.security
 
 
 def test_a_version_drift_fails():

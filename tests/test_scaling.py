@@ -460,7 +460,11 @@ def test_cluster_zone_spread_decides_every_replicated_release(mode):
     p = plan("staging", **{"platform:cluster": {**stack_config("staging")["platform:cluster"], "zone_spread": mode}})
     spread = {r["inputs"]["chart"]: [c["whenUnsatisfiable"] for c in r["inputs"]["values"].get("topologySpreadConstraints", [])] for r in p.of_type(RELEASE)}
     when = WHEN_UNSATISFIABLE[mode]
-    assert spread == {"metrics-server": [when], "traefik": [when], "aws-load-balancer-controller": [when], "cluster-autoscaler": []}
+    # The single-replica releases (and Alloy's DaemonSet) have nothing to spread.
+    assert spread == {
+        "metrics-server": [when], "traefik": [when], "aws-load-balancer-controller": [when], "cluster-autoscaler": [],
+        "grafana": [], "loki": [], "alloy": [], "kube-prometheus-stack": [], "tempo": [],
+    }
 
 
 def test_production_refuses_a_preferred_zone_spread():
@@ -493,16 +497,37 @@ def _get(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return values
 
 
-# chart -> (where its replica count is, whether its PodDisruptionBudget is rendered, the replicas),
-# read from the values the chart renders with (its vendored defaults under ours).
+# chart -> (where its replica count is, the replicas, whether its PodDisruptionBudget is rendered,
+# whether one must be, where its priority class is, the class), read from the values the chart
+# renders with (its vendored defaults under ours). A DaemonSet's "replica count" is its
+# controller type: one pod per node.
 SAFETY = {
     # The chart renders the PDB from a non-empty podDisruptionBudget, with 2+ replicas.
-    "aws-load-balancer-controller": (("replicaCount",), lambda v: bool(v.get("podDisruptionBudget")), 2),
-    "traefik": (("deployment", "replicas"), lambda v: v["podDisruptionBudget"]["enabled"] is True, 2),
-    "metrics-server": (("replicas",), lambda v: v["podDisruptionBudget"]["enabled"] is True, 2),
+    "aws-load-balancer-controller": (("replicaCount",), 2, lambda v: bool(v.get("podDisruptionBudget")), True, ("priorityClassName",), "system-cluster-critical"),
+    "traefik": (("deployment", "replicas"), 2, lambda v: v["podDisruptionBudget"]["enabled"] is True, True, ("priorityClassName",), "platform-critical"),
+    "metrics-server": (("replicas",), 2, lambda v: v["podDisruptionBudget"]["enabled"] is True, True, ("priorityClassName",), "system-cluster-critical"),
     # One replica (leader election); the chart's default podDisruptionBudget (maxUnavailable 1) renders one.
-    "cluster-autoscaler": (("replicaCount",), lambda v: bool(v.get("podDisruptionBudget")), 1),
+    "cluster-autoscaler": (("replicaCount",), 1, lambda v: bool(v.get("podDisruptionBudget")), True, ("priorityClassName",), "system-cluster-critical"),
+    # One replica, no persistence (dashboards and datasources are provisioned); the chart's
+    # podDisruptionBudget is empty, so no PDB: a drain may take the one pod.
+    "grafana": (("replicas",), 1, lambda v: bool(v.get("podDisruptionBudget")), False, ("priorityClassName",), "platform-critical"),
+    # Monolithic Loki, one replica; singleBinary.podDisruptionBudget keeps the chart's default (enabled).
+    "loki": (("singleBinary", "replicas"), 1, lambda v: v["singleBinary"]["podDisruptionBudget"]["enabled"] is True, True, ("singleBinary", "priorityClassName"), "platform-critical"),
+    # A DaemonSet on every node (the spot pool's too), node-critical as log shippers are; the
+    # chart's controller.podDisruptionBudget stays off (a drain evicts no DaemonSet pod).
+    "alloy": (("controller", "type"), "daemonset", lambda v: v["controller"]["podDisruptionBudget"]["enabled"] is True, False, ("controller", "priorityClassName"), "system-node-critical"),
+    # One Prometheus (and one Alertmanager), the chart's PDBs off (prometheus.podDisruptionBudget.enabled false).
+    "kube-prometheus-stack": (("prometheus", "prometheusSpec", "replicas"), 1, lambda v: v["prometheus"]["podDisruptionBudget"]["enabled"] is True, False, ("prometheus", "prometheusSpec", "priorityClassName"), "platform-critical"),
+    # One replica (the chart's single-binary StatefulSet), no PDB in its values.
+    "tempo": (("replicas",), 1, lambda v: bool(v.get("podDisruptionBudget")), False, ("priorityClassName",), "platform-critical"),
 }
+# The releases only a stack observing metrics / traces has (dev observes logs only).
+ONLY_WITH = {"kube-prometheus-stack": "metrics", "tempo": "traces"}
+
+
+def releases_of(stack: str) -> list[str]:
+    observability = stack_config(stack).get("platform:observability") or {}
+    return sorted(c for c in SAFETY if c not in ONLY_WITH or (observability.get(ONLY_WITH[c]) or {}).get("enabled", True))
 
 
 def _effective(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -513,22 +538,29 @@ def _effective(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def test_the_safety_table_covers_every_release(stack):
-    assert sorted(r["inputs"]["chart"] for r in plan(stack).of_type(RELEASE)) == sorted(SAFETY)
+    assert sorted(r["inputs"]["chart"] for r in plan(stack).of_type(RELEASE)) == releases_of(stack)
 
 
 @pytest.mark.parametrize("chart", sorted(SAFETY))
 def test_every_release_is_replicated_as_specified_with_a_pdb_and_a_priority(stack, chart):
-    path, has_pdb, replicas = SAFETY[chart]
+    if chart not in releases_of(stack):
+        pytest.skip(f"{stack} runs no {chart}")
+    path, replicas, has_pdb, pdb, priority_path, priority = SAFETY[chart]
     (state,) = [r for r in plan(stack).of_type(RELEASE) if r["inputs"]["chart"] == chart]
     values = _effective(state)
     assert _get(values, path) == replicas
     # What a drain may take: a replicated release never loses every pod at once.
-    assert has_pdb(values)
-    namespace = state["inputs"]["namespace"]
-    assert values["priorityClassName"] == ("system-cluster-critical" if namespace == "kube-system" else "platform-critical")
+    assert has_pdb(values) is pdb
+    if isinstance(replicas, int) and replicas > 1:
+        assert pdb
+    assert _get(values, priority_path) == priority
+    # kube-system's releases take the system class, the platform's the platform class
+    # (a DaemonSet the node class).
+    if state["inputs"]["namespace"] == "kube-system":
+        assert priority == "system-cluster-critical"
 
 
-@pytest.mark.parametrize("chart", sorted(c for c, (_, _, replicas) in SAFETY.items() if replicas > 1))
+@pytest.mark.parametrize("chart", sorted(c for c, (_, replicas, *_) in SAFETY.items() if isinstance(replicas, int) and replicas > 1))
 def test_prods_replicated_releases_are_spread_over_the_zones(chart):
     (state,) = [r for r in plan("prod").of_type(RELEASE) if r["inputs"]["chart"] == chart]
     spread = state["inputs"]["values"]["topologySpreadConstraints"]

@@ -44,6 +44,25 @@ SECURITY: dict[str, tuple[str, ...]] = {
 BY_CONFIG: dict[str, str] = {
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": "audit.object_lock_days",
 }
+# The same for kinds one component has or lacks by its config, where the kind itself (a role,
+# a bucket) is drift anywhere else: Thanos (its bucket, IRSA role, StatefulSets, Deployment and
+# Services) exists only with observability.metrics.long_term_days, which only a production tier
+# must set (infra/config.py production floor).
+THANOS_KINDS = (
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:core/v1:Service",
+)
+BY_COMPONENT_CONFIG: dict[tuple[str, str], str] = {("platform:monitoring:Monitoring", typ): "observability.metrics.long_term_days" for typ in THANOS_KINDS}
 
 
 @dataclass
@@ -103,8 +122,9 @@ def compare(base: dict[str, Any], other: dict[str, Any], base_name: str = "base"
     base_kinds, other_kinds = _kinds(base), _kinds(other)
     for component, typ in sorted(base_kinds ^ other_kinds):
         where = base_name if (component, typ) in base_kinds else other_name
-        if typ in BY_CONFIG:
-            report.security.append(f"{component} {typ}: only in {where} ({BY_CONFIG[typ]})")
+        setting = BY_CONFIG.get(typ) or BY_COMPONENT_CONFIG.get((component, typ))
+        if setting:
+            report.security.append(f"{component} {typ}: only in {where} ({setting})")
         else:
             report.components.append(f"{component} {typ}: only in {where}")
     base_sec, other_sec = _values(base, SECURITY), _values(other, SECURITY)
