@@ -12,6 +12,7 @@ from infra.components.budget import Budget, BudgetArgs
 from infra.components.cache import Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
+from infra.components.data_copy import DataCopySource, DataCopySourceArgs, DataCopyTarget, DataCopyTargetArgs
 from infra.components.db_roles import DbRoles, DbRolesArgs
 from infra.components import edge as edge_names
 from infra.components.edge import Edge, EdgeArgs
@@ -146,6 +147,46 @@ db_roles = DbRoles(
     opts=on_cluster,
 )
 
+# The anonymized copy (docs/data.md): prod dumps its replica, masked; staging restores it.
+copy = cfg.data_copy
+if copy is not None and copy.role == "source":
+    data_source = DataCopySource(
+        cfg.name,
+        DataCopySourceArgs(
+            config=copy,
+            region=cfg.aws.region,
+            account_id=cfg.account.id,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_provider_url=cluster.oidc_provider_url,
+            # Config guarantees a replica for the source: it never reads the primary.
+            replica_host=database.reader_endpoint,
+            replica_port=database.port,
+            replica_resource_id=database.resource_ids.apply(lambda ids: ids[1]),
+            database_name=cfg.database.database_name,
+            protection=cfg.protection,
+            workload_dependencies=[*addons.workload_dependencies, db_roles],
+        ),
+        opts=on_cluster,
+    )
+    pulumi.export("data_copy_bucket", data_source.bucket_name)
+    pulumi.export("data_image_repository", data_source.repository_url)
+elif copy is not None:
+    data_target = DataCopyTarget(
+        cfg.name,
+        DataCopyTargetArgs(
+            config=copy,
+            environment=cfg.environment,
+            region=cfg.aws.region,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_provider_url=cluster.oidc_provider_url,
+            database_name=cfg.database.database_name,
+            credentials_secret=db_roles.credentials_secret,
+            workload_dependencies=[*addons.workload_dependencies, db_roles],
+        ),
+        opts=on_cluster,
+    )
+    pulumi.export("data_restore_role_arn", data_target.role_arn)
+
 # People: a role per team, its access entry on the cluster, its IAM login to the database.
 access = Access(
     cfg.name,
@@ -267,6 +308,7 @@ if obs.grafana:
             ingress_namespace=edge_names.TRAEFIK_NAMESPACE,
             ingress_selector=edge_names.TRAEFIK_SELECTOR,
             workload_dependencies=addons.workload_dependencies,
+            data_copy=cfg.data_copy,
             **telemetry_store,
         ),
         opts=on_cluster,

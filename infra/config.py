@@ -677,6 +677,111 @@ class AuditConfig(_Section):
         return self
 
 
+# One cron field: `*`, a number or a range, optionally stepped, comma-separated (the five-field
+# syntax Kubernetes' CronJob parses, robfig/cron's standard parser). Names (MON, JAN) and
+# macros (@weekly) are left out: one spelling, so a review reads the hour at a glance.
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+# (name, lowest, highest) of the five fields, in order.
+_CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
+# An image tag (the OCI distribution spec's tag grammar); `latest` is refused: a pinned tag
+# is what makes a copy reproducible and a rollback possible.
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# S3 general purpose bucket names (S3 user guide, "General purpose bucket naming rules").
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def cron_problem(schedule: str) -> str | None:
+    """What is wrong with a five-field cron line, or None."""
+    fields = schedule.split()
+    if len(fields) != 5:
+        return f"'{schedule}' has {len(fields)} fields; allowed: five (minute hour day-of-month month day-of-week), e.g. \"0 2 * * 6\""
+    for text, (what, low, high) in zip(fields, _CRON_RANGES):
+        if not _CRON_FIELD.match(text):
+            return f"'{schedule}': the {what} field '{text}' is not *, a number, a range or a step"
+        for number in (int(n) for n in re.findall(r"\d+", re.sub(r"/\d+", "", text))):
+            if not low <= number <= high:
+                return f"'{schedule}': the {what} field allows {low}-{high}, got {number}"
+    return None
+
+
+class DataCopyConfig(_Section):
+    """`platform:data_copy`: the weekly anonymized copy of prod's database into staging
+    (docs/data.md). A production stack is its `source` (a CronJob dumps the read replica,
+    masked, into a bucket of its own); a staging stack its `target` (a CronJob restores the
+    newest dump into a new database and swaps it in). Absent: no copy (dev: seed fixtures)."""
+
+    role: Literal["source", "target"]
+    # Five-field cron, in `timezone` (the CronJob's spec.timeZone). No default: when the copy
+    # runs is the stack file's to say (the seed: prod dumps Saturday 02:00, "0 2 * * 6").
+    schedule: str
+    # The IANA zone the schedule is read in. UTC by default: no daylight-saving hour that
+    # runs twice or never.
+    timezone: str = "UTC"
+    # The tag of the copy's image in prod's ECR repository (infra/versions.py DATA_IMAGE_REPOSITORY),
+    # pushed by .github/workflows/data-image.yml. Required: the program builds no image, and
+    # an unpinned image would make two runs of the same config differ.
+    image_tag: str
+    # source: the account of the staging stack that restores (its restore role is
+    # `platform-<target_environment>-data-restore` there, DataCopyTarget's).
+    target_account_id: AccountId | None = None
+    # source: the restoring stack's environment. Default staging: the only tier a copy may
+    # be restored into.
+    target_environment: KebabName = "staging"
+    # source: days a dump stays in the bucket (the lifecycle expires it). 3 by default: long
+    # enough for Saturday's restore, a retry and a look on Monday; short enough that a
+    # dump outlives no deletion request by much. 1-30.
+    keep_dumps_days: int = Field(3, ge=1, le=30)
+    # target: the account and bucket of the source (prod's DataCopySource.bucket_name).
+    source_account_id: AccountId | None = None
+    source_bucket: str | None = None
+    # Hours the copy's Job may run before Kubernetes stops it (activeDeadlineSeconds). 4 by
+    # default: a dump of a few GB takes minutes; a stuck one must fail (and alert) before Monday.
+    deadline_hours: int = Field(4, ge=1, le=24)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Madrid, UTC)") from None
+        return value
+
+    @field_validator("image_tag")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if not _IMAGE_TAG.match(value) or value == "latest":
+            raise ValueError(f"'{value}' is not a pinned image tag; allowed: letters, digits, '_', '.', '-' (up to 128), not 'latest' (e.g. the commit's short sha)")
+        return value
+
+    @field_validator("source_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not _BUCKET_NAME.match(value):
+            raise ValueError(f"'{value}' is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_of_the_role(self) -> "DataCopyConfig":
+        mine = {"source": ("target_account_id",), "target": ("source_account_id", "source_bucket")}[self.role]
+        theirs = {"source": ("source_account_id", "source_bucket"), "target": ("target_account_id", "target_environment", "keep_dumps_days")}[self.role]
+        for key in mine:
+            if getattr(self, key) is None:
+                raise ValueError(f"{key} is required with role {self.role}")
+        for key in theirs:
+            if key in self.model_fields_set:
+                raise ValueError(f"{key} is set, but it belongs to the other side's role; role {self.role} takes {', '.join(mine)}")
+        return self
+
+
 class MetricsConfig(_Section):
     """`platform:observability.metrics`: Prometheus (kube-prometheus-stack), its Alertmanager
     and exporters, and the long-term store in S3 (Thanos)."""
@@ -834,6 +939,11 @@ class CostAssumptions(_Section):
     trace_stored_gb_per_day: float = Field(0.2, ge=0)
     telemetry_put_requests_per_month: int = Field(300_000, ge=0)
     alert_notifications_per_month: int = Field(1_000, ge=0)
+    # The anonymized copy's dump (infra/components/data_copy.py), compressed: masked COPY text
+    # gzips to about a fifth of the database's size on disk. 2 GB by default: a young
+    # product's database of ~10 GB. The bucket holds data_copy.keep_dumps_days' worth of
+    # weekly dumps: one at a time.
+    data_dump_gb: float = Field(2, ge=0)
 
 
 # The repository a runner serves, "owner/name" (GitHub's rules for both parts).
@@ -923,6 +1033,8 @@ class StackConfig(_Section):
     account: AccountConfig
     access: AccessConfig = AccessConfig()
     audit: AuditConfig = AuditConfig()
+    # The anonymized copy of prod into staging (docs/data.md); absent: none.
+    data_copy: DataCopyConfig | None = None
     observability: ObservabilityConfig = ObservabilityConfig()
     working_hours: WorkingHours | None = None
     cost: CostAssumptions = CostAssumptions()
@@ -1115,6 +1227,43 @@ def _check_cross_section(c: StackConfig, stack: str | None = None) -> None:
         )
     if c.runner is not None and c.tier == "production" and c.runner.log_retention_days < 365:
         raise ConfigError(f"{PROJECT}:runner.log_retention_days", "must be at least 365 in a production tier (every log is kept a year)")
+    _check_data_copy(c)
+
+
+# The tier each side of the copy may run in: un-anonymized data is read only in production,
+# and a copy is restored only into staging (never into prod; dev runs seed fixtures).
+DATA_COPY_TIERS = {"source": "production", "target": "staging"}
+
+
+def data_restore_role_name(environment: str) -> str:
+    """The restoring stack's IRSA role (DataCopyTarget): a fixed name, because the source's
+    key and bucket policies name it from another account."""
+    return f"{PROJECT}-{environment}-data-restore"
+
+
+def data_copy_bucket_name(name: str, account_id: str, region: str) -> str:
+    """The source's dump bucket (DataCopySource): S3 names are global, so account and region
+    make it the account's own."""
+    return f"{name}-data-copy-{account_id}-{region}"
+
+
+def _check_data_copy(c: StackConfig) -> None:
+    copy = c.data_copy
+    if copy is None:
+        return
+    tier = DATA_COPY_TIERS[copy.role]
+    if c.tier != tier:
+        never = {"production": " (a copy is never restored into prod)", "development": " (dev runs seed fixtures: python -m infra.data.seed)"}.get(c.tier, "")
+        raise ConfigError(f"{PROJECT}:data_copy.role", f"'{copy.role}' is allowed only in a {tier} tier, and this stack is {c.tier}{never}")
+    if copy.role == "source" and c.database.read_replicas < 1:
+        raise ConfigError(f"{PROJECT}:data_copy.role", "'source' reads the read replica, never the primary: set database.read_replicas to at least 1")
+    if copy.role == "source" and copy.target_account_id == c.account.id:
+        raise ConfigError(f"{PROJECT}:data_copy.target_account_id", f"{copy.target_account_id} is this stack's own account; allowed: the restoring stack's account (staging is kept apart from prod)")
+    if copy.role == "target" and copy.source_account_id == c.account.id:
+        raise ConfigError(f"{PROJECT}:data_copy.source_account_id", f"{copy.source_account_id} is this stack's own account; allowed: the production account the dumps come from")
+    if copy.role == "source" and len(data_copy_bucket_name(c.name, c.account.id, c.aws.region)) > BUCKET_NAME_MAX:
+        bucket = data_copy_bucket_name(c.name, c.account.id, c.aws.region)
+        raise ConfigError(f"{PROJECT}:environment", f"'{c.environment}' is too long for the copy's bucket {bucket} ({len(bucket)} characters; S3 allows {BUCKET_NAME_MAX})")
 
 
 # What each grant allows that counts as writing, per TeamAccess field (TeamAccess.writes).
@@ -1224,7 +1373,7 @@ def service_linked_role_problem(stack: str, account: AccountConfig, others: Mapp
 
 # ---------------------------------------------------------------------------- loading
 
-_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "account", "access", "audit", "observability", "working_hours", "cost", "runner")
+_SECTIONS = ("network", "cluster", "database", "cache", "dns", "app", "budget", "protection", "account", "access", "audit", "data_copy", "observability", "working_hours", "cost", "runner")
 _SCALARS = ("environment", "tier", "tags")
 ALLOWED_KEYS = tuple(sorted((*_SECTIONS, *_SCALARS, *SECRET_KEYS)))
 

@@ -24,7 +24,7 @@ from typing import Any
 
 # The config sections these functions read (infra/config.py). Config itself calls this module
 # (the capacity check runs at config load), so it cannot be imported back: shapes only.
-AlertsConfig = MetricsConfig = ObservabilityConfig = StackConfig = Any
+AlertsConfig = DataCopyConfig = MetricsConfig = ObservabilityConfig = StackConfig = Any
 
 NAMESPACE = "monitoring"
 # Node exporter and the log shipper read the host (hostNetwork/hostPID, hostPath /var/log):
@@ -316,10 +316,18 @@ def _severity_matcher(severities: Sequence[str]) -> str:
     return f'severity = "{ordered[0]}"' if len(ordered) == 1 else f'severity =~ "{"|".join(ordered)}"'
 
 
-def platform_rules(obs: ObservabilityConfig) -> dict[str, Any]:
+# The Jobs of the anonymized copy (infra/components/data_copy.py): the CronJobs' and the
+# on-demand ones (`kubectl create job --from=cronjob/data-copy data-copy-manual-...`).
+DATA_COPY_JOBS = 'namespace="platform-db", job_name=~"data-(copy|restore)-.+"'
+
+
+def platform_rules(obs: ObservabilityConfig, data_copy: DataCopyConfig | None = None) -> dict[str, Any]:
     """The platform's own Prometheus rules, beside kube-prometheus-stack's defaults (which
     alert on nodes not ready, pods crash-looping and volumes filling: tests/test_monitoring.py
-    holds the vendored chart to those alert names). Ingress errors come from Traefik's metrics."""
+    holds the vendored chart to those alert names). Ingress errors come from Traefik's metrics.
+    With `data_copy`, DataCopyFailed: a copy Job failed (kube-state-metrics). The Jobs run with
+    backoffLimit 0, so one failed pod is a failed run; the alert lasts until the failed Job is
+    deleted (after a look, or by its TTL, 3 days)."""
     rules: list[dict[str, Any]] = [
         {
             "alert": "IngressHighErrorRate",
@@ -344,6 +352,18 @@ def platform_rules(obs: ObservabilityConfig) -> dict[str, Any]:
                 "for": "30m",
                 "labels": {"severity": "warning"},
                 "annotations": {"summary": "The Thanos compactor halted: long-term metrics are no longer compacted or expired."},
+            }
+        )
+    if data_copy is not None:
+        side = {"source": "the dump of prod's replica", "target": "the restore into staging (its database is untouched)"}[data_copy.role]
+        rules.append(
+            {
+                "alert": "DataCopyFailed",
+                "expr": f"max by (namespace, job_name) (kube_job_status_failed{{{DATA_COPY_JOBS}}}) > 0",
+                "labels": {"severity": "warning"},
+                "annotations": {
+                    "summary": f"The anonymized data copy failed: {side}. Its report and error line: kubectl -n platform-db logs job/<the alert's job_name> (docs/data.md)."
+                },
             }
         )
     return {"platform": {"groups": [{"name": "platform.rules", "rules": rules}]}}

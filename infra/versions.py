@@ -60,3 +60,16 @@ def addon_versions(kubernetes_version: str) -> Mapping[str, str]:
 # (prometheusOperator.thanosImage), so every Thanos component speaks the same version
 # (tests/test_monitoring.py holds the two equal).
 THANOS_IMAGE = "quay.io/thanos/thanos:v0.42.4"
+
+# The anonymized copy's image (infra/components/data_copy.py): this repository's Python with
+# its requirements, psql and the AWS CLI (Dockerfile), built and pushed by
+# .github/workflows/data-image.yml into this ECR repository of the production account (the
+# source stack creates it); the tag is config (platform:data_copy.image_tag), pinned per stack.
+DATA_IMAGE_REPOSITORY = "platform-data"
+# The image's user (Dockerfile USER): non-root, for Pod Security `restricted`.
+DATA_IMAGE_UID = 10001
+
+
+def data_image(account_id: str, region: str, tag: str) -> str:
+    """`<account>.dkr.ecr.<region>.amazonaws.com/platform-data:<tag>`."""
+    return f"{account_id}.dkr.ecr.{region}.amazonaws.com/{DATA_IMAGE_REPOSITORY}:{tag}"

@@ -283,6 +283,7 @@ def private_bucket(
     expire_days: int,
     opts: pulumi.ResourceOptions,
     stateful: pulumi.ResourceOptions | None = None,
+    grants: Callable[[pulumi.Output[str]], Sequence[Mapping[str, Any]]] | None = None,
 ) -> PrivateBucket:
     """An S3 bucket nobody outside the account reads: `{name}-{role}` and its `-ownership`
     (BucketOwnerEnforced: ACLs off), `-public-access` (all four blocks), `-versioning`,
@@ -295,7 +296,8 @@ def private_bucket(
     retention's backstop and never deletes younger data. Versioning keeps what a compactor
     overwrites or deletes for one more day (a bad compaction is recoverable), then lets go.
     `stateful` (stateful_options) protects and retains the bucket itself where the stack
-    keeps its data.
+    keeps its data. `grants(bucket_arn)`: statements the bucket policy adds after the TLS
+    deny (a cross-account reader's, infra/components/data_copy.py).
     """
     bucket = aws.s3.Bucket(
         f"{name}-{role}",
@@ -370,7 +372,8 @@ def private_bucket(
                         "Action": "s3:*",
                         "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
                         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    }
+                    },
+                    *(grants(bucket.arn) if grants else ()),
                 ]
             }
         ),
@@ -410,6 +413,7 @@ def workload_identity(
     service_account: str,
     policy: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
+    role_name: str | None = None,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """`{name}-{role}-role`, assumable only by `namespace/service_account` through the
     cluster's OIDC provider (IRSA: the chart annotates the service account with the role's
@@ -418,9 +422,11 @@ def workload_identity(
     IRSA, not EKS Pod Identity, for the telemetry backends: Thanos's and Tempo's S3 client
     (minio-go) does not take Pod Identity's container credentials reliably
     (thanos-io/objstore#131, open; minio/minio-go#2003), while every AWS SDK and minio-go
-    read the web identity token IRSA mounts."""
+    read the web identity token IRSA mounts. `role_name`: a fixed IAM name, for a role another
+    account's policies name (else Pulumi's auto-name)."""
     iam_role = aws.iam.Role(
         f"{name}-{role}-role",
+        name=role_name,
         description=f"{name}: IRSA role of {namespace}/{service_account}",
         assume_role_policy=pulumi.Output.all(oidc_provider_arn, oidc_provider_url).apply(
             lambda a: json.dumps(irsa_trust_policy(a[0], a[1], namespace, service_account))

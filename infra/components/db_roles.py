@@ -22,7 +22,7 @@ Creates:
   Job that Pulumi's state still holds, and the next deploy would run it again for nothing.
 
 Outputs: app_user, app_password (secret; resolves after the Job completed), migrator_user,
-migrator_password (secret; likewise).
+migrator_password (secret; likewise), credentials_secret (the Secret's name).
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ class DbRoles(pulumi.ComponentResource):
     app_password: pulumi.Output[str]
     migrator_user: str
     migrator_password: pulumi.Output[str]
+    # The Secret with the master's PG* variables and the verifiers (the copy's restore reads it).
+    credentials_secret: pulumi.Output[str]
 
     def __init__(self, name: str, args: DbRolesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:db_roles:DbRoles", name, None, opts)
@@ -152,4 +154,5 @@ class DbRoles(pulumi.ComponentResource):
         self.app_password = after_job(passwords["app"])
         self.migrator_user = dbroles.MIGRATOR_ROLE
         self.migrator_password = after_job(passwords["migrator"])
+        self.credentials_secret = credentials.metadata.name
         self.register_outputs({"app_user": self.app_user, "migrator_user": self.migrator_user, "job_name": job.metadata.name})

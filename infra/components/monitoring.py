@@ -51,7 +51,7 @@ import yaml
 
 from infra import runtime_config, telemetry
 from infra.components._shared import stateful_options as _stateful, PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
-from infra.config import ProtectionConfig, ObservabilityConfig
+from infra.config import DataCopyConfig, ProtectionConfig, ObservabilityConfig
 from infra.versions import THANOS_IMAGE
 
 KPS_CHART = "kube-prometheus-stack"
@@ -86,6 +86,8 @@ class MonitoringArgs:
     ingress_namespace: str = "traefik"
     ingress_selector: Mapping[str, str] | None = None
     workload_dependencies: Sequence[pulumi.Resource] = ()
+    # The anonymized copy's side in this stack (platform:data_copy): its DataCopyFailed rule.
+    data_copy: DataCopyConfig | None = None
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -178,7 +180,7 @@ class Monitoring(pulumi.ComponentResource):
             namespace=telemetry.NAMESPACE,
             values=kps_values(
                 obs, args.environment, args.storage_class, thanos_role.arn if thanos_role is not None else None,
-                ingress_namespace=args.ingress_namespace, ingress_selector=args.ingress_selector,
+                ingress_namespace=args.ingress_namespace, ingress_selector=args.ingress_selector, data_copy=args.data_copy,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *waits]),
         )
@@ -348,6 +350,7 @@ def kps_values(
     *,
     ingress_namespace: str = "traefik",
     ingress_selector: Mapping[str, str] | None = None,
+    data_copy: DataCopyConfig | None = None,
 ) -> dict[str, Any]:
     """kube-prometheus-stack's values for this config (the chart's key paths, values.yaml 88.5.3)."""
     metrics = obs.metrics
@@ -405,7 +408,7 @@ def kps_values(
         "fullnameOverride": telemetry.KPS_NAME,
         "crds": {"enabled": True},
         "defaultRules": {"create": True, "rules": {group: False for group in CONTROL_PLANE_RULES}},
-        "additionalPrometheusRulesMap": telemetry.platform_rules(obs),
+        "additionalPrometheusRulesMap": telemetry.platform_rules(obs, data_copy),
         **{target: {"enabled": False} for target in CONTROL_PLANE_TARGETS},
         # Grafana is its own release (infra/components/grafana.py); the chart's dashboards
         # of the cluster still ship as ConfigMaps its sidecar loads.

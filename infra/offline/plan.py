@@ -18,7 +18,7 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
-from infra.config import PROJECT, ConfigError, StackConfig, parse
+from infra.config import PROJECT, ConfigError, StackConfig, data_restore_role_name, parse
 from infra.offline.errors import EngineError
 from infra.offline.harness import ROOT, ProgramRun, run_program
 
@@ -240,6 +240,14 @@ def _sizing(c: StackConfig) -> list[str]:
     if not cache.apply_immediately:
         out.append(f"cache     changes wait for the maintenance window {cache.maintenance_window}")
     out += _observability_sizing(c)
+    copy = c.data_copy
+    if copy is not None and copy.role == "source":
+        out.append(
+            f"data      anonymized copy: dump of the read replica {copy.schedule!r} {copy.timezone} (CronJob data-copy), "
+            f"dumps kept {copy.keep_dumps_days} d, read by {copy.target_account_id}'s {data_restore_role_name(copy.target_environment)}"
+        )
+    elif copy is not None:
+        out.append(f"data      anonymized copy: restore of the newest dump in s3://{copy.source_bucket} {copy.schedule!r} {copy.timezone} (CronJob data-restore), verified, then swapped")
     out.append(f"budget    ${c.budget.monthly_limit_usd:,.2f}/month")
     return out
 
