@@ -284,6 +284,8 @@ LEVELS = {
     "aws-kms-policy-service-linked-role": (M, M, M),
     "aws-launch-template-base-tags": (M, M, M),
     "aws-eks-addon-after-nodes": (M, M, M),
+    "helm-loki-monolithic": (M, M, M),
+    "k8s-custom-resource-crd-in-stack": (M, M, M),
 }
 
 
@@ -803,7 +805,7 @@ def test_pack_loads_as_a_crossguard_analyzer():
     assert {p.name for p in info.policies if p.policy_type == proto.PolicyType.POLICY_TYPE_STACK} == {
         "vpc-flow-logs", "default-sg-closed", "eks-cluster-admin-teams", "no-ssh", "s3-encrypted", "s3-public-access-block", "s3-tls-only", "s3-versioning",
         "aws-rds-replica-managed-password", "aws-rds-replica-source-backups",
-        "aws-kms-policy-service-linked-role", "aws-eks-addon-after-nodes", pack.STACK_ADVISORIES,
+        "aws-kms-policy-service-linked-role", "aws-eks-addon-after-nodes", "k8s-custom-resource-crd-in-stack", pack.STACK_ADVISORIES,
     }
 
 
