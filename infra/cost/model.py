@@ -57,7 +57,7 @@ HOURS_PER_WEEK = Decimal(168)
 HOURS_PER_MONTH = 730
 _CENT = Decimal("0.01")
 # Component names, in the order the program builds them (and the report prints them).
-COMPONENTS = ("keys", "network", "cluster", "database", "cache", "edge", "app", "budget", "audit", "observability")
+COMPONENTS = ("keys", "network", "cluster", "database", "cache", "edge", "app", "budget", "audit", "observability", "data")
 _DAYS_AWAKE = {"MON-FRI": 5, "MON-SAT": 6, "MON-SUN": 7}
 
 
@@ -370,6 +370,27 @@ def _observability(c: StackConfig, p: _Prices) -> Iterable[_Line]:
             yield _Line("observability", "uptime", "Route 53 health check optional feature: fast interval (10 s)", Decimal(1), "health-check-month", p.unit("route53_health_check_fast_interval"))
 
 
+# Weekly: the copy runs once a week (data_copy.schedule's seed value), so a dump kept
+# `keep_dumps_days` is in the bucket that share of the week.
+_DAYS_PER_WEEK = Decimal(7)
+
+
+def _data_copy(c: StackConfig, p: _Prices) -> Iterable[_Line]:
+    """The anonymized copy (infra/components/data_copy.py). Its Jobs' compute is inside the
+    node groups' lines (they run a few minutes a week on the always-on nodes); the image's
+    ECR storage (a few hundred MB) and the requests are cents and left out."""
+    copy = c.data_copy
+    if copy is None or copy.role != "source":
+        return  # the target's role and CronJob cost nothing of their own
+    kept = min(Decimal(copy.keep_dumps_days), _DAYS_PER_WEEK) / _DAYS_PER_WEEK
+    yield _Line(
+        "data", "data-copy-bucket",
+        f"S3 Standard storage of the weekly dump (assumed: platform:cost.data_dump_gb, kept {copy.keep_dumps_days} of every 7 days)",
+        _assumed(c, "data_dump_gb") * kept, "GB-month", p.unit("s3_standard_storage"),
+    )
+    yield _Line("data", "data-copy-key", "customer-managed KMS key of the dumps (the restoring account decrypts with it)", Decimal(1), "key-month", p.unit("kms_key"))
+
+
 def observability_share(config: StackConfig, cost: dict[str, Any]) -> dict[str, Any]:
     """What observability costs on its own lines, and the share of the always-on nodes'
     CPU and memory its pods request (already inside the node groups' lines)."""
@@ -413,7 +434,7 @@ def estimate(config: StackConfig, catalogue: prices.Catalogue | None = None) -> 
 
 
 def _lines(config: StackConfig, p: _Prices) -> list[_Line]:
-    return [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget, _audit, _observability) for line in part(config, p)]
+    return [line for part in (_keys, _network, _cluster, _database, _cache, _edge, _app, _budget, _audit, _observability, _data_copy) for line in part(config, p)]
 
 
 def _total(lines: list[_Line]) -> float:
