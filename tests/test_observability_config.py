@@ -130,7 +130,7 @@ ALLOWED_METRICS = "enabled, long_term_days, retention_days, samples_per_second"
         ("staging", {"observability.grafana": True}, f"{OBS}.grafana: unknown key; allowed: alerts, logs, metrics, sentry_environment, traces, uptime"),
         ("staging", {"observability.alerts.slack.webhook_url": "https://hooks.slack.com/services/T0/B0/x"}, f"{OBS}.alerts.slack.webhook_url: unknown key; allowed: channel, severities"),
         ("prod", {"observability.alerts.pagerduty.routing_key": "R0"}, f"{OBS}.alerts.pagerduty.routing_key: unknown key; allowed: severities"),
-        ("staging", {"observability.logs.retention_period": "168h"}, f"{OBS}.logs.retention_period: unknown key; allowed: enabled, retention_days"),
+        ("staging", {"observability.logs.retention_period": "168h"}, f"{OBS}.logs.retention_period: unknown key; allowed: enabled, retention_days, volume_gb"),
     ],
     ids=lambda v: ",".join(f"{k}={v[k]!r}" for k in v) if isinstance(v, dict) else None,
 )
