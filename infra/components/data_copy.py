@@ -47,6 +47,7 @@ cron_job.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,20 @@ IMAGES_KEPT = 20
 
 def restore_role_arn(target_account_id: str, target_environment: str) -> str:
     return f"arn:aws:iam::{target_account_id}:role/{data_restore_role_name(target_environment)}"
+
+
+def session_options(deadline_hours: int) -> str:
+    """libpq `options` for the dump's session. team_read_only's role settings cap a statement
+    at a minute (infra/dbroles.py, for people); the dump's COPY of a large table runs longer.
+    Startup options outrank role settings (PostgreSQL's GUC source order: client over user),
+    so the Job's own session gets the Job's deadline instead, and only it."""
+    return f"-c statement_timeout={deadline_hours}h"
+
+
+def source_url(host: str, port: int | str, database: str, deadline_hours: int) -> str:
+    """The replica as team_read_only (the IAM token is PGPASSWORD), TLS required."""
+    options = urllib.parse.quote(session_options(deadline_hours), safe="")
+    return f"postgresql://{dbroles.READ_ONLY_ROLE}@{host}:{port}/{database}?sslmode=require&connect_timeout=10&options={options}"
 
 
 def source_script(bucket: str, key_arn: str, region: str) -> str:
@@ -263,7 +278,8 @@ class DataCopySource(pulumi.ComponentResource):
         )
         aws.kms.Alias(f"{name}-data-copy-alias", name=f"alias/{name}-data-copy", target_key_id=key.key_id, opts=child)
 
-        def grants(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:
+        def grants(bucket: aws.s3.Bucket) -> list[dict[str, Any]]:
+            bucket_arn = bucket.arn
             return [
                 {"Sid": "TheRestoreRoleLists", "Effect": "Allow", "Principal": {"AWS": target_root}, "Action": "s3:ListBucket", "Resource": bucket_arn, "Condition": only_the_restore_role},
                 {
@@ -273,7 +289,7 @@ class DataCopySource(pulumi.ComponentResource):
             ]  # fmt: skip
 
         store = private_bucket(
-            name, "data-copy-bucket", bucket_name=bucket_name, kms_key_arn=key.arn, expire_days=cfg.keep_dumps_days, opts=child, grants=grants,
+            name, "data-copy-bucket", bucket_name=bucket_name, kms_key_arn=key.arn, expire_days=cfg.keep_dumps_days, opts=child, policy_statements=grants,
         )
 
         # children: the image's repository
@@ -366,9 +382,7 @@ class DataCopySource(pulumi.ComponentResource):
             string_data=pulumi.Output.secret(masking_key.result.apply(lambda k: {"DATA_MASKING_KEY": k})),
             opts=after,
         )
-        source_url = pulumi.Output.all(args.replica_host, args.replica_port).apply(
-            lambda a: f"postgresql://{dbroles.READ_ONLY_ROLE}@{a[0]}:{a[1]}/{args.database_name}?sslmode=require&connect_timeout=10"
-        )
+        url = pulumi.Output.all(args.replica_host, args.replica_port).apply(lambda a: source_url(a[0], a[1], args.database_name, cfg.deadline_hours))
         image = data_image(args.account_id, args.region, cfg.image_tag)
         job = k8s.batch.v1.CronJob(
             f"{name}-data-copy",
@@ -380,7 +394,7 @@ class DataCopySource(pulumi.ComponentResource):
                 script=pulumi.Output.all(store.bucket.bucket, key.arn).apply(lambda a: source_script(a[0], a[1], args.region)),
                 service_account=account.metadata.name,
                 env=[
-                    k8s.core.v1.EnvVarArgs(name="SOURCE_DATABASE_URL", value=source_url),
+                    k8s.core.v1.EnvVarArgs(name="SOURCE_DATABASE_URL", value=url),
                     # What `token` signs for: the replica, as team_read_only.
                     k8s.core.v1.EnvVarArgs(name="PGHOST", value=args.replica_host),
                     k8s.core.v1.EnvVarArgs(name="PGPORT", value=pulumi.Output.from_input(args.replica_port).apply(str)),
