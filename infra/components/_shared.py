@@ -272,6 +272,8 @@ class PrivateBucket:
     bucket: aws.s3.Bucket
     # What writes must wait for: the bucket's encryption, public access block and policy.
     ready: list[pulumi.Resource]
+    versioning: aws.s3.BucketVersioning
+    policy: aws.s3.BucketPolicy
 
 
 def private_bucket(
@@ -283,26 +285,34 @@ def private_bucket(
     expire_days: int,
     opts: pulumi.ResourceOptions,
     stateful: pulumi.ResourceOptions | None = None,
-    grants: Callable[[pulumi.Output[str]], Sequence[Mapping[str, Any]]] | None = None,
+    noncurrent_days: int = 1,
+    expire_rule_id: str = "expire-after-retention",
+    abort_incomplete_uploads: bool = True,
+    object_lock: bool = False,
+    policy_statements: Callable[[aws.s3.Bucket], Sequence[Any]] = lambda bucket: (),
 ) -> PrivateBucket:
     """An S3 bucket nobody outside the account reads: `{name}-{role}` and its `-ownership`
     (BucketOwnerEnforced: ACLs off), `-public-access` (all four blocks), `-versioning`,
     `-encryption` (SSE-KMS with the stack's key and an S3 Bucket Key, which cuts the KMS
-    requests a busy writer makes by orders of magnitude), `-lifecycle` and `-policy` (TLS only).
+    requests a busy writer makes by orders of magnitude), `-lifecycle` and `-policy` (TLS
+    only, then `policy_statements(bucket)`: a service's grants, e.g. CloudTrail's).
 
-    The lifecycle expires objects `expire_days` after they were written. For telemetry
-    (Thanos, Loki and Tempo blocks) an object is always written after the data it holds, so
-    an object older than the retention holds only data older than it: the lifecycle is the
-    retention's backstop and never deletes younger data. Versioning keeps what a compactor
-    overwrites or deletes for one more day (a bad compaction is recoverable), then lets go.
+    The lifecycle expires objects `expire_days` after they were written, and what they leave
+    behind (noncurrent versions) `noncurrent_days` later. For telemetry (Thanos, Loki and
+    Tempo blocks) an object is always written after the data it holds, so an object older
+    than the retention holds only data older than it: the lifecycle is the retention's
+    backstop and never deletes younger data; versioning keeps what a compactor overwrites or
+    deletes for one more day (a bad compaction is recoverable), then lets go.
     `stateful` (stateful_options) protects and retains the bucket itself where the stack
-    keeps its data. `grants(bucket_arn)`: statements the bucket policy adds after the TLS
-    deny (a cross-account reader's, infra/components/data_copy.py).
+    keeps its data. `object_lock` creates the bucket with S3 Object Lock enabled (turning it
+    off later replaces the bucket: force_new.json).
     """
     bucket = aws.s3.Bucket(
         f"{name}-{role}",
         bucket=bucket_name,
-        # A fixed name: a replacement must delete the old bucket first.
+        object_lock_enabled=True if object_lock else None,
+        # A fixed name: a replacement must delete the old bucket first, which S3 refuses while
+        # it holds objects; nothing here empties it (no force_destroy).
         opts=pulumi.ResourceOptions.merge(stateful or opts, pulumi.ResourceOptions(delete_before_replace=True)),
     )
     ownership = aws.s3.BucketOwnershipControls(
@@ -341,12 +351,14 @@ def private_bucket(
         bucket=bucket.id,
         rules=[
             aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-after-retention",
+                id=expire_rule_id,
                 status="Enabled",
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),  # empty: every object (SDK docstring)
                 expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=1),
-                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(days_after_initiation=1),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=noncurrent_days),
+                abort_incomplete_multipart_upload=(
+                    aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(days_after_initiation=1) if abort_incomplete_uploads else None
+                ),
             ),
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="remove-expired-delete-markers",
@@ -373,14 +385,14 @@ def private_bucket(
                         "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
                         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                     },
-                    *(grants(bucket.arn) if grants else ()),
-                ]
+                    *policy_statements(bucket),
+                ],
             }
         ),
         # S3 refuses concurrent changes to one bucket's configuration (OperationAborted).
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ownership, public_access])),
     )
-    return PrivateBucket(bucket, [encryption, public_access, policy])
+    return PrivateBucket(bucket, [encryption, public_access, policy], versioning, policy)
 
 
 def bucket_access_policy(bucket_arn: str, kms_key_arn: str, *, read_only: bool = False) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.components._shared import private_bucket
 from infra.config import PROJECT, AuditConfig, ProtectionConfig, StackConfig, audit_bucket_name
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
@@ -135,74 +136,42 @@ class Audit(pulumi.ComponentResource):
 
         # children: the bucket and its configuration
         locked = cfg.object_lock_days > 0
-        bucket = aws.s3.Bucket(
-            f"{name}-trail-bucket",
-            bucket=bucket_name(name, args.region, args.account_id),
+        store = private_bucket(
+            name,
+            "trail-bucket",
+            bucket_name=bucket_name(name, args.region, args.account_id),
+            kms_key_arn=args.kms_key_arn,
+            # Noncurrent versions exist only once a log file expired or was deleted (CloudTrail
+            # never overwrites one): kept as long again.
+            expire_days=cfg.trail_retention_days,
+            noncurrent_days=cfg.trail_retention_days,
+            expire_rule_id="expire-log-files",
+            abort_incomplete_uploads=False,
             # Object Lock needs versioning, which S3 turns on with it. Enabling it on the existing
             # bucket is an in-place update; turning it off replaces the bucket (force_new.json).
-            object_lock_enabled=True if locked else None,
-            # A fixed name: a replacement must delete the old bucket first, which S3 refuses
-            # while it holds log files; nothing here empties it.
-            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(delete_before_replace=True)),
-        )
-        ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-trail-bucket-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-trail-bucket-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-trail-bucket-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-trail-bucket-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
-                    ),
-                    bucket_key_enabled=True,
-                )
+            object_lock=locked,
+            policy_statements=lambda bucket: [
+                {
+                    "Sid": "AWSCloudTrailAclCheck",
+                    "Effect": "Allow",
+                    "Principal": {"Service": CLOUDTRAIL},
+                    "Action": "s3:GetBucketAcl",
+                    "Resource": bucket.arn,
+                    "Condition": {"StringEquals": from_this_trail},
+                },
+                {
+                    "Sid": "AWSCloudTrailWrite",
+                    "Effect": "Allow",
+                    "Principal": {"Service": CLOUDTRAIL},
+                    "Action": "s3:PutObject",
+                    "Resource": pulumi.Output.concat(bucket.arn, f"/AWSLogs/{args.account_id}/*"),
+                    "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **from_this_trail}},
+                },
             ],
             opts=child,
+            stateful=stateful,
         )
-        # Noncurrent versions exist only once a log file expired or was deleted (CloudTrail never
-        # overwrites one); the lifecycle waits for versioning, whose rules it refers to.
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-trail-bucket-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-log-files",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),  # empty: every object (SDK docstring)
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=cfg.trail_retention_days),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=cfg.trail_retention_days
-                    ),
-                ),
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="remove-expired-delete-markers",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
-                ),
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
-        )
+        bucket, policy = store.bucket, store.policy
         if locked:
             # COMPLIANCE: no one, the root user included, deletes or overwrites a version
             # before its retention ends (S3 user guide, "Object Lock retention modes").
@@ -212,46 +181,8 @@ class Audit(pulumi.ComponentResource):
                 rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
                     default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(mode="COMPLIANCE", days=cfg.object_lock_days)
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[store.versioning]),
             )
-        policy = aws.s3.BucketPolicy(
-            f"{name}-trail-bucket-policy",
-            bucket=bucket.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
-                        {
-                            "Sid": "AWSCloudTrailAclCheck",
-                            "Effect": "Allow",
-                            "Principal": {"Service": CLOUDTRAIL},
-                            "Action": "s3:GetBucketAcl",
-                            "Resource": bucket.arn,
-                            "Condition": {"StringEquals": from_this_trail},
-                        },
-                        {
-                            "Sid": "AWSCloudTrailWrite",
-                            "Effect": "Allow",
-                            "Principal": {"Service": CLOUDTRAIL},
-                            "Action": "s3:PutObject",
-                            "Resource": pulumi.Output.concat(bucket.arn, f"/AWSLogs/{args.account_id}/*"),
-                            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **from_this_trail}},
-                        },
-                    ],
-                }
-            ),
-            # S3 refuses concurrent changes to one bucket's configuration (OperationAborted): the
-            # policy goes on once ownership and the public access block are in place.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ownership, public_access]),
-        )
 
         # children: the trail
         trail = aws.cloudtrail.Trail(
