@@ -59,7 +59,7 @@ def test_committed_stack_files_are_valid(stack):
     ("stack", "path", "value", "message"),
     [
         # unknown keys, at every level
-        ("staging", "netwrok", {}, "platform:netwrok: unknown key; allowed: access, account, app, audit, budget, cache, cloudflare_api_token, cluster, cost, database, dns, environment, network, protection, runner, sendgrid_api_key, stripe_secret_key, tags, tier, working_hours"),
+        ("staging", "netwrok", {}, "platform:netwrok: unknown key; allowed: access, account, app, audit, budget, cache, cloudflare_api_token, cluster, cost, data_copy, database, dns, environment, network, observability, pagerduty_routing_key, protection, runner, sendgrid_api_key, sentry_dsn, slack_webhook_url, stripe_secret_key, tags, tier, working_hours"),
         ("staging", "network.cidrr", "10.0.0.0/16", "platform:network.cidrr: unknown key; allowed: az_count, cidr, flow_logs_retention_days, flow_logs_traffic, nat_gateways, subnet_prefix"),
         ("staging", "cluster.node_groups.0.min", 1, "platform:cluster.node_groups[0].min: unknown key; allowed: capacity_type, desired_size, disk_size_gb, expected_size, instance_types, labels, max_size, min_size, name, scale_to_zero_off_hours, taints"),
         # wrong types
@@ -247,8 +247,15 @@ def test_defaults_are_the_safe_ones():
         "budget": {"monthly_limit_usd": 1000, "alert_emails": ["ops@example.com"]},
         "account": {"id": "444444444444"},
         "access": {"teams": {"break_glass": {"principal": "arn:aws:iam::444444444444:role/break-glass"}}},
+        # What production may not leave out: long-term metrics, someone paged, an uptime check.
+        "observability": {"metrics": {"long_term_days": 395}, "alerts": {"enabled": True, "pagerduty": {}}, "uptime": {"enabled": True}},
     }
     cfg = config.parse(minimal, stack="prod2", aws={"region": "us-east-1"}, other_accounts={})
+    # Everything observes by default, at the seed's staging retention; pages are for critical alerts only.
+    obs = cfg.observability
+    assert (obs.metrics.enabled, obs.metrics.retention_days, obs.logs.enabled, obs.logs.retention_days, obs.traces.enabled, obs.traces.retention_days) == (True, 30, True, 7, True, 3)
+    assert obs.alerts.pagerduty.severities == ["critical"] and obs.alerts.slack is None
+    assert (obs.uptime.path, obs.uptime.request_interval_seconds, obs.uptime.failure_threshold) == ("/health", 30, 3)
     # A team named with no grants may describe the cluster and nothing else; the stack owns
     # its account's audit, kept a year and locked a year.
     assert cfg.access.teams["break_glass"].model_dump() == {

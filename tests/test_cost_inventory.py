@@ -36,9 +36,14 @@ def _alert_destinations(stack: str) -> list[dict[str, Any]]:
     return [s for s in plan(stack).of_type("aws:secretsmanager/secret:Secret") if s["urn"].endswith("-alert-destinations")]
 
 
+def _data_copy_keys(stack: str) -> list[dict]:
+    return [k for k in plan(stack).of_type("aws:kms/key:Key") if "platform:data_copy:" in k["urn"]]
+
+
 # (resource, line prefix, the plan's count of what it prices, per month unit divisor)
 INVENTORY = [
-    ("key", "customer-managed KMS key", lambda s: count(s, "aws:kms/key:Key"), 1),
+    # The environment's key; the dumps' own key (prod's data copy) has its line under `data`.
+    ("key", "customer-managed KMS key", lambda s: count(s, "aws:kms/key:Key") - len(_data_copy_keys(s)), 1),
     ("nat-gateway", "NAT gateway hours", lambda s: count(s, "aws:ec2/natGateway:NatGateway"), HOURS),
     ("nat-eip", "public IPv4 hours", lambda s: count(s, "aws:ec2/eip:Eip"), HOURS),
     ("eks", "EKS control plane", lambda s: count(s, "eks:index:Cluster"), HOURS),
@@ -59,6 +64,13 @@ INVENTORY = [
 @pytest.mark.parametrize(("resource", "prefix", "in_plan", "per"), INVENTORY, ids=[row[0] for row in INVENTORY])
 def test_each_priced_count_is_what_the_plan_creates(stack, resource, prefix, in_plan, per):
     assert quantity(stack, resource, prefix) == in_plan(stack) * per
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_dumps_key_is_priced_where_the_plan_creates_it(stack):
+    priced = [i["quantity"] for i in plan(stack).outputs["cost"]["items"] if i["resource"] == "data-copy-key"]
+    assert priced == ([1] if _data_copy_keys(stack) else [])
+    assert bool(priced) == (stack == "prod")  # the copy's source; staging only restores
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -166,7 +178,7 @@ def test_observability_volume_sizes(stack, volumes):
 
 
 def _telemetry_buckets(stack: str) -> list[str]:
-    return sorted(b["urn"].rsplit("::", 1)[-1].removeprefix(f"platform-{stack}-").removesuffix("-bucket") for b in plan(stack).of_type("aws:s3/bucket:Bucket") if not b["urn"].endswith("-trail-bucket"))
+    return sorted(b["urn"].rsplit("::", 1)[-1].removeprefix(f"platform-{stack}-").removesuffix("-bucket") for b in plan(stack).of_type("aws:s3/bucket:Bucket") if not b["urn"].endswith(("-trail-bucket", "-data-copy-bucket")))
 
 
 @pytest.mark.parametrize(("stack", "buckets"), [("dev", ["logs"]), ("staging", ["logs", "traces"]), ("prod", ["logs", "metrics", "traces"])])

@@ -42,7 +42,7 @@ def test_json_plan_of_prod_is_shaped_like_pulumi_preview(capsys):
     assert result.stderr == ""
     data = json.loads(result.stdout)
     assert set(data) == {"config", "steps", "outputs", "changeSummary", "diagnostics"}
-    assert data["changeSummary"] == {"create": 206}
+    assert data["changeSummary"] == {"create": 308}
     assert data["steps"][0]["newState"]["type"] == "pulumi:pulumi:Stack"
     for step in data["steps"]:
         assert step["op"] == "create" and step["urn"].startswith("urn:pulumi:prod::platform::")
@@ -67,7 +67,7 @@ def test_human_plan_shows_components_counts_and_sizing(capsys):
 # database roles (infra/components/access.py, db_roles.py), and the account's audit where the
 # stack owns it (infra/components/audit.py: 13 in staging, 14 with Object Lock in prod; every
 # stack's node role has its session-log policy).
-CREATES = {"dev": 190, "staging": 189, "prod": 206}
+CREATES = {"dev": 214, "staging": 258, "prod": 308}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -87,9 +87,9 @@ def resource_counts(text: str) -> tuple[str, dict[str, int]]:
 
 # The human plan's totals (the stack itself is not a resource to create) and a few types, literally.
 HUMAN_COUNTS = {
-    "dev": ("Resources: 189 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "aws:scheduler/schedule:Schedule": 6, "eks:index:ManagedNodeGroup": 1}),
-    "staging": ("Resources: 188 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "eks:index:ManagedNodeGroup": 1}),
-    "prod": ("Resources: 205 to create", {"aws:ec2/subnet:Subnet": 9, "aws:ec2/natGateway:NatGateway": 3, "aws:rds/instance:Instance": 2, "eks:index:ManagedNodeGroup": 2, "cloudflare:index/dnsRecord:DnsRecord": 6}),
+    "dev": ("Resources: 213 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "aws:scheduler/schedule:Schedule": 6, "eks:index:ManagedNodeGroup": 1}),
+    "staging": ("Resources: 257 to create", {"aws:ec2/subnet:Subnet": 6, "aws:ec2/natGateway:NatGateway": 1, "aws:rds/instance:Instance": 1, "eks:index:ManagedNodeGroup": 1}),
+    "prod": ("Resources: 307 to create", {"aws:ec2/subnet:Subnet": 9, "aws:ec2/natGateway:NatGateway": 3, "aws:rds/instance:Instance": 2, "eks:index:ManagedNodeGroup": 2, "cloudflare:index/dnsRecord:DnsRecord": 6}),
 }
 
 

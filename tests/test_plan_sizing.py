@@ -22,6 +22,7 @@ def test_committed_staging_sizing():
         # 30 d x 86,400 s x 5,000 samples/s x 2 bytes = 25.92 GB, +25% = 32.4 -> 33 GB
         "observe   metrics 30 d on 33 GB gp3; logs 7 d (Loki, S3); traces 3 d (Tempo, S3); Grafana inside the cluster",
         "alerts    Slack #alerts-staging (critical, warning), from Alertmanager and CloudWatch alarms; uptime check https://api-staging.example.com/health",
+        "data      anonymized copy: restore of the newest dump in s3://platform-prod-data-copy-123456789012-us-east-1 '0 4 * * 6' Europe/Madrid (CronJob data-restore), verified, then swapped",
         "budget    $500.00/month",
     ]
 
@@ -51,9 +52,10 @@ def test_prod_sizing_shows_the_autoscaler_and_what_the_estimate_prices():
         "scaling   Cluster Autoscaler (SPOT groups first, then least waste): scale down after 15m unneeded, 15m after a scale-up, below 50% use; platform pods spread over AZs: required",
     ]
     # 90 d x 86,400 x 8,000 x 2 bytes = 124.416 GB, +25% = 155.52 -> 156 GB; PagerDuty first, then Slack.
-    assert lines[-3:-1] == [
+    assert lines[-4:-1] == [
         "observe   metrics 90 d on 156 GB gp3 + 395 d in S3 (Thanos); logs 30 d (Loki, S3); traces 7 d (Tempo, S3); Grafana inside the cluster",
         "alerts    PagerDuty (critical) + Slack #alerts-prod (critical, warning), from Alertmanager and CloudWatch alarms; uptime check https://api.example.com/health",
+        "data      anonymized copy: dump of the read replica '0 2 * * 6' Europe/Madrid (CronJob data-copy), dumps kept 3 d, read by 210987654321's platform-staging-data-restore",
     ]
 
 
