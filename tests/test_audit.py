@@ -46,6 +46,8 @@ AUDIT_TYPES = (TRAIL, BUCKET, OWNERSHIP, PUBLIC_ACCESS, VERSIONING, ENCRYPTION, 
 # The observability components' buckets (infra/components/_shared.py private_bucket) are of the
 # same S3 types, each its own component's child: Logs, Monitoring (Thanos), Traces.
 TELEMETRY_COMPONENTS = ("platform:logs:Logs", "platform:monitoring:Monitoring", "platform:traces:Traces")
+# ...and so is the data copy's dump bucket (infra/components/data_copy.py), DataCopySource's child.
+OTHER_BUCKET_COMPONENTS = (*TELEMETRY_COMPONENTS, "platform:data_copy:DataCopySource")
 
 OWNERS = ("staging", "prod")
 ACCOUNT = {"dev": "210987654321", "staging": "210987654321", "prod": "123456789012"}
@@ -70,8 +72,8 @@ def _key_arn(stack: str) -> str:
 
 
 def _audit_types(stack: str, token: str) -> list[dict[str, Any]]:
-    """The plan's resources of an audit type, the observability components' buckets left out."""
-    return [s for s in plan(stack).of_type(token) if not set(s["urn"].split("::")[2].split("$")[:-1]) & set(TELEMETRY_COMPONENTS)]
+    """The plan's resources of an audit type, the observability components' and the data copy's buckets left out."""
+    return [s for s in plan(stack).of_type(token) if not set(s["urn"].split("::")[2].split("$")[:-1]) & set(OTHER_BUCKET_COMPONENTS)]
 
 
 def _named(stack: str, token: str, suffix: str) -> dict[str, Any]:

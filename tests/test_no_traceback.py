@@ -132,6 +132,12 @@ CLASSIFIED = {
         ("unreachable", "__main__ passes aws_provider(cfg, region='us-east-1') exactly when the stack's region is not us-east-1"),
         ("unreachable", "__main__ passes no us-east-1 provider when the stack's region is us-east-1"),
     ],
+    ("infra/components/data_copy.py", "DataCopySource.__init__"): [
+        ("unreachable", "__main__ builds DataCopySource only when data_copy.role is source, and config (DataCopyConfig) requires target_account_id with role source"),
+    ],
+    ("infra/components/data_copy.py", "DataCopyTarget.__init__"): [
+        ("unreachable", "__main__ builds DataCopyTarget only when data_copy.role is target, and config (DataCopyConfig) requires source_account_id and source_bucket with role target"),
+    ],
     ("infra/components/providers.py", "check_dns_zone"): [("one line", "a ConfigError naming platform:dns.zone_id, raised before any cloud resource (tests/test_dns_zone.py)")],
     ("infra/cost/model.py", "estimate"): [("unreachable", "only a caller passing another region's catalogue (tests, cost levers); the program passes none")],
     ("infra/prices/__init__.py", "load"): [

@@ -205,8 +205,8 @@ def _bucket_name(stack: str, purpose: str) -> str:
 
 
 def _key_arn(stack: str) -> str:
-    (key,) = plan(stack).of_type("aws:kms/key:Key")
-    return key["outputs"]["arn"]
+    # The platform key, by name: prod's data copy has a key of its own (platform-prod-data-copy-key).
+    return plan(stack).named("aws:kms/key:Key", f"::platform-{stack}-key")["outputs"]["arn"]
 
 
 def test_the_telemetry_buckets_and_their_lifecycle(stack):

@@ -29,6 +29,11 @@ def test_staging_matches_prod():
     # Thanos runs where metrics.long_term_days is set, which only prod's tier requires: a setting too.
     assert "platform:monitoring:Monitoring kubernetes:apps/v1:StatefulSet: only in prod (observability.metrics.long_term_days)" in report.security
     assert "platform:monitoring:Monitoring aws:s3/bucket:Bucket: only in prod (observability.metrics.long_term_days)" in report.security
+    # The data copy is a side per stack (data_copy.role): the source in prod, the target in staging.
+    assert "(stack) platform:data_copy:DataCopySource: only in prod (data_copy.role)" in report.security
+    assert "(stack) platform:data_copy:DataCopyTarget: only in staging (data_copy.role)" in report.security
+    assert "platform:data_copy:DataCopySource aws:kms/key:Key: only in prod (data_copy.role)" in report.security
+    assert "platform:data_copy:DataCopyTarget kubernetes:batch/v1:CronJob: only in staging (data_copy.role)" in report.security
 
 
 def test_a_version_drift_fails():

@@ -643,10 +643,14 @@ def test_real_preview_shapes(prod_plan):
             new.pop(key, None)
     report = check.check_plan(prod_plan)
     assert (report.tier, report.tier_source) == ("production", "the aws provider's Tier default tag")
-    # Nothing is protected any more: exactly the seven stateful resources fail, nothing else.
+    # Nothing is protected any more: exactly the eight stateful resources fail (the data copy's
+    # key among them), nothing else.
     assert sorted((v.rule, v.urn.rsplit("::", 1)[-1]) for v in report.violations) == [
         ("stateful-protected", n)
-        for n in ("platform-prod-alert-destinations", "platform-prod-app", "platform-prod-db", "platform-prod-db-master", "platform-prod-key", "platform-prod-redis", "platform-prod-redis-auth")
+        for n in (
+            "platform-prod-alert-destinations", "platform-prod-app", "platform-prod-data-copy-key", "platform-prod-db", "platform-prod-db-master",
+            "platform-prod-key", "platform-prod-redis", "platform-prod-redis-auth",
+        )
     ]
 
 

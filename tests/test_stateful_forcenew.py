@@ -46,7 +46,8 @@ CACHE_SUBNETS = "aws:elasticache/subnetGroup:SubnetGroup"
 STATEFUL = {
     INSTANCE: ("db", "db-replica-1"),
     GROUP: ("redis",),
-    KEY: ("key",),
+    # The platform key, and prod's data copy key (infra/components/data_copy.py: the dumps').
+    KEY: ("key", "data-copy-key"),
     SECRET: ("db-master", "redis-auth", "app"),
     LOG_GROUP: ("control-plane-logs", "flow-logs"),
 }
@@ -114,7 +115,7 @@ SOURCES: dict[tuple[str, str], Source] = {
     (GROUP, "nodeGroupConfigurations"): ABSENT,
     (GROUP, "region"): ABSENT,
     (GROUP, "transitEncryptionEnabled"): const(True),
-    # The KMS key: nothing that replaces it is set (symmetric ENCRYPT_DECRYPT, single-region).
+    # The KMS keys: nothing that replaces one is set (symmetric ENCRYPT_DECRYPT, single-region).
     (KEY, "customKeyStoreId"): ABSENT,
     (KEY, "customerMasterKeySpec"): ABSENT,
     (KEY, "keyUsage"): ABSENT,
@@ -213,7 +214,9 @@ def test_every_stateful_resource_is_covered(stack):
     assert found - covered <= {
         (LOG_GROUP, "runner-logs"), (LOG_GROUP, "redis-slow-log"), (LOG_GROUP, "session-logs"), (LOG_GROUP, "forwarder-logs"), (SECRET, "alert-destinations"),
     }
-    assert {(t, s) for t, s in covered if s != "db-replica-1"} <= found
+    assert {(t, s) for t, s in covered if s not in ("db-replica-1", "data-copy-key")} <= found
+    # The data copy's key is the source's: prod's (data_copy.role source), and only there.
+    assert ((KEY, "data-copy-key") in found) is (stack == "prod")
 
 
 # ---------------------------------------------------------------------- every row holds

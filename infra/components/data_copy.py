@@ -302,7 +302,10 @@ class DataCopySource(pulumi.ComponentResource):
             # AES256 (S3-managed keys): the image holds code, no data; a KMS-encrypted
             # repository would need the target's nodes granted on its key to pull.
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
-            opts=child,
+            # A fixed name (name and encryption are ForceNew, policy/force_new.json): a replacement
+            # must delete the old repository first, or ECR refuses the duplicate name; ECR refuses
+            # to delete one that holds images (no force_delete), so nothing is lost unasked.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         aws.ecr.RepositoryPolicy(
             f"{name}-data-image-policy",

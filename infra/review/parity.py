@@ -5,7 +5,8 @@ plans (stack names, or saved plan JSON files) and reports:
 - version drift: Kubernetes, engine and chart versions (fails);
 - component drift: a component, or a kind of resource within one, that exists in only one
   of the two (fails), except the kinds a tier's config adds on purpose (BY_CONFIG: S3 Object
-  Lock on the audit bucket, production's), shown with the security settings;
+  Lock on the audit bucket, production's; BY_COMPONENT_CONFIG: Thanos, and the data copy's
+  source and target sides), shown with the security settings;
 - security settings that differ (informational: the matrix lets staging keep fewer
   backups or run single-AZ, and the policy check decides what is allowed per tier).
 Sizing (classes, counts, storage, CIDRs, names) is never compared.
@@ -62,7 +63,43 @@ THANOS_KINDS = (
     "kubernetes:apps/v1:StatefulSet",
     "kubernetes:core/v1:Service",
 )
-BY_COMPONENT_CONFIG: dict[tuple[str, str], str] = {("platform:monitoring:Monitoring", typ): "observability.metrics.long_term_days" for typ in THANOS_KINDS}
+# The anonymized copy (infra/components/data_copy.py) is a side per stack, data_copy.role: the
+# source (its key, bucket, image repository, identity, Secret and CronJob) in production, the
+# target (its identity and CronJob) in staging. Each component, and every kind in it, exists on
+# one side only, by that setting.
+DATA_COPY_KINDS: dict[str, tuple[str, ...]] = {
+    "platform:data_copy:DataCopySource": (
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+        "aws:ecr/repository:Repository",
+        "aws:ecr/repositoryPolicy:RepositoryPolicy",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:kms/alias:Alias",
+        "aws:kms/key:Key",
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "kubernetes:batch/v1:CronJob",
+        "kubernetes:core/v1:Secret",
+        "kubernetes:core/v1:ServiceAccount",
+        "random:index/randomPassword:RandomPassword",
+    ),
+    "platform:data_copy:DataCopyTarget": (
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "kubernetes:batch/v1:CronJob",
+        "kubernetes:core/v1:ServiceAccount",
+    ),
+}
+BY_COMPONENT_CONFIG: dict[tuple[str, str], str] = {
+    **{("platform:monitoring:Monitoring", typ): "observability.metrics.long_term_days" for typ in THANOS_KINDS},
+    **{("(stack)", component): "data_copy.role" for component in DATA_COPY_KINDS},
+    **{(component, typ): "data_copy.role" for component, kinds in DATA_COPY_KINDS.items() for typ in kinds},
+}
 
 
 @dataclass
