@@ -5,6 +5,7 @@ import pulumi
 from infra import config as stack_config
 from infra.components.access import Access, AccessArgs
 from infra.components.addons import Addons, AddonsArgs
+from infra.components.alerting import Alerting, AlertingArgs
 from infra.components.app import App, AppArgs
 from infra.components import audit as audit_names
 from infra.components.audit import Audit, AuditArgs
@@ -26,6 +27,8 @@ from infra.components.offhours import NodeGroupScaling, OffHours, OffHoursArgs
 from infra.components.providers import aws_provider, check_dns_zone, cloudflare_provider
 from infra.components.runner import Runner, RunnerArgs
 from infra.components.scaling import ScaledGroup, Scaling, ScalingArgs
+from infra.components.uptime import Uptime, UptimeArgs
+from infra import alarms
 from infra import telemetry
 from infra.cost.model import estimate
 from infra.versions import KUBERNETES_VERSION
@@ -286,7 +289,7 @@ app = App(
     opts=on_cluster,
 )
 
-# --- observability: metrics, logs, traces, Grafana (infra/components/monitoring.py, logs.py, traces.py, grafana.py) ---
+# Observability: metrics, logs, traces and Grafana, as the stack's observability section asks.
 obs = cfg.observability
 if obs.grafana:
     telemetry_store = dict(
@@ -333,14 +336,8 @@ if obs.grafana:
         opts=on_cluster,
     )
     pulumi.export("grafana_url", grafana.url)
-# --- end observability ---
 
-# --- alerting: SNS, the alert forwarder, CloudWatch alarms, the uptime check (infra/components/alerting.py, uptime.py) ---
-# (Imported here, so that this block is the only part of the file alerting touches.)
-from infra import alarms  # noqa: E402
-from infra.components.alerting import Alerting, AlertingArgs  # noqa: E402
-from infra.components.uptime import Uptime, UptimeArgs  # noqa: E402
-
+# Alerting on AWS: CloudWatch alarms through SNS to the routes, and the uptime check.
 if cfg.observability.alerts.enabled:
     alerting = Alerting(
         cfg.name,
@@ -379,7 +376,6 @@ if cfg.observability.alerts.enabled:
             ),
             opts=aws,
         )
-# --- end alerting ---
 
 pulumi.export("environment", cfg.environment)
 # The same sizing objects that created the resources price them: cost reviews read this.

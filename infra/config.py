@@ -813,8 +813,7 @@ class LogsConfig(_Section):
 
     enabled: bool = True
     # Loki's compactor deletes what is older (limits_config.retention_period). Whole days:
-    # Loki applies retention per 24h index table, so it cannot express less than a day
-    # (Loki docs, "Log retention": retention_period must be a multiple of the index period).
+    # retention needs the 24h index period and is at least 24h (Loki docs, "Log retention").
     retention_days: int = Field(7, ge=1, le=3653)
     # Loki's gp3 volume: its WAL and index cache, both flushed to S3 within hours. 5 GB holds
     # a small cluster's day; 10 a busy one's.

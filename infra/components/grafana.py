@@ -37,6 +37,7 @@ import pulumi_random as random
 
 from infra import telemetry
 from infra.components._shared import PLATFORM_PRIORITY_CLASS, pinned_release, pod_identity_trust
+from infra.config import ObservabilityConfig
 
 GRAFANA_CHART = "grafana"
 GRAFANA_CHART_VERSION = "12.11.1"  # Grafana 13.2.0
@@ -67,12 +68,11 @@ def cloudwatch_policy() -> dict[str, Any]:
 # ---------------------------------------------------------------------------- dashboards
 
 
-def _panel(title: str, datasource: str, targets: list[dict[str, Any]], x: int, y: int, unit: str = "short") -> dict[str, Any]:
+def _panel(title: str, datasource: str, targets: list[dict[str, Any]], unit: str = "short") -> dict[str, Any]:
     return {
         "type": "timeseries",
         "title": title,
         "datasource": {"type": datasource, "uid": datasource},
-        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "targets": targets,
     }
@@ -96,15 +96,16 @@ def _cw(namespace: str, metric: str, dimensions: Mapping[str, str], stat: str = 
 
 
 def _dashboard(uid: str, title: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
-    laid_out = [{**p, "id": i + 1, "gridPos": {**p["gridPos"], "x": (i % 2) * 12, "y": (i // 2) * 8}} for i, p in enumerate(panels)]
+    # Two panels a row, 12 columns and 8 rows each.
+    laid_out = [{**p, "id": i + 1, "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8}} for i, p in enumerate(panels)]
     return {"uid": uid, "title": title, "tags": ["platform"], "schemaVersion": 39, "time": {"from": "now-6h", "to": "now"}, "refresh": "1m", "panels": laid_out}
 
 
-def dashboard_ids(obs: Any) -> list[str]:
+def dashboard_ids(obs: ObservabilityConfig) -> list[str]:
     return (["cluster", "app"] if obs.metrics.enabled else []) + ["database", "cache"]
 
 
-def dashboards(obs: Any, environment: str, db_instance: str, cache_nodes: Sequence[str]) -> dict[str, dict[str, Any]]:
+def dashboards(obs: ObservabilityConfig, environment: str, db_instance: str, cache_nodes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The platform's dashboards as Grafana JSON, by id: the cluster and the app namespace from
     Prometheus (when metrics are on), the database and the cache from CloudWatch (always)."""
     out: dict[str, dict[str, Any]] = {}
@@ -113,46 +114,46 @@ def dashboards(obs: Any, environment: str, db_instance: str, cache_nodes: Sequen
             "platform-cluster",
             f"{environment}: cluster",
             [
-                _panel("Node CPU busy", "prometheus", [_prom('1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))', "{{instance}}")], 0, 0, "percentunit"),
-                _panel("Node memory used", "prometheus", [_prom("1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes", "{{instance}}")], 12, 0, "percentunit"),
-                _panel("Pods not ready", "prometheus", [_prom('sum by (namespace) (kube_pod_status_ready{condition="false"})', "{{namespace}}")], 0, 8),
-                _panel("Volumes used", "prometheus", [_prom("kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes", "{{namespace}}/{{persistentvolumeclaim}}")], 12, 8, "percentunit"),
+                _panel("Node CPU busy", "prometheus", [_prom('1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))', "{{instance}}")], "percentunit"),
+                _panel("Node memory used", "prometheus", [_prom("1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes", "{{instance}}")], "percentunit"),
+                _panel("Pods not ready", "prometheus", [_prom('sum by (namespace) (kube_pod_status_ready{condition="false"})', "{{namespace}}")]),
+                _panel("Volumes used", "prometheus", [_prom("kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes", "{{namespace}}/{{persistentvolumeclaim}}")], "percentunit"),
             ],
         )
         out["app"] = _dashboard(
             "platform-app",
             f"{environment}: app namespace",
             [
-                _panel("Requests per second", "prometheus", [_prom("sum by (code) (rate(traefik_service_requests_total[5m]))", "{{code}}")], 0, 0, "reqps"),
-                _panel("5xx ratio", "prometheus", [_prom('sum(rate(traefik_service_requests_total{code=~"5.."}[5m])) / clamp_min(sum(rate(traefik_service_requests_total[5m])), 1)')], 12, 0, "percentunit"),
-                _panel("CPU by pod", "prometheus", [_prom('sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="app", container!=""}[5m]))', "{{pod}}")], 0, 8),
-                _panel("Restarts", "prometheus", [_prom('sum by (pod) (increase(kube_pod_container_status_restarts_total{namespace="app"}[1h]))', "{{pod}}")], 12, 8),
+                _panel("Requests per second", "prometheus", [_prom("sum by (code) (rate(traefik_service_requests_total[5m]))", "{{code}}")], "reqps"),
+                _panel("5xx ratio", "prometheus", [_prom('sum(rate(traefik_service_requests_total{code=~"5.."}[5m])) / clamp_min(sum(rate(traefik_service_requests_total[5m])), 1)')], "percentunit"),
+                _panel("CPU by pod", "prometheus", [_prom('sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="app", container!=""}[5m]))', "{{pod}}")]),
+                _panel("Restarts", "prometheus", [_prom('sum by (pod) (increase(kube_pod_container_status_restarts_total{namespace="app"}[1h]))', "{{pod}}")]),
             ],
         )
     out["database"] = _dashboard(
         "platform-database",
         f"{environment}: PostgreSQL",
         [
-            _panel("CPU", "cloudwatch", [_cw("AWS/RDS", "CPUUtilization", {"DBInstanceIdentifier": db_instance})], 0, 0, "percent"),
-            _panel("Connections", "cloudwatch", [_cw("AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": db_instance})], 12, 0),
-            _panel("Free storage", "cloudwatch", [_cw("AWS/RDS", "FreeStorageSpace", {"DBInstanceIdentifier": db_instance}, "Minimum")], 0, 8, "bytes"),
-            _panel("Replica lag", "cloudwatch", [_cw("AWS/RDS", "ReplicaLag", {"DBInstanceIdentifier": "*"}, "Maximum")], 12, 8, "s"),
+            _panel("CPU", "cloudwatch", [_cw("AWS/RDS", "CPUUtilization", {"DBInstanceIdentifier": db_instance})], "percent"),
+            _panel("Connections", "cloudwatch", [_cw("AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": db_instance})]),
+            _panel("Free storage", "cloudwatch", [_cw("AWS/RDS", "FreeStorageSpace", {"DBInstanceIdentifier": db_instance}, "Minimum")], "bytes"),
+            _panel("Replica lag", "cloudwatch", [_cw("AWS/RDS", "ReplicaLag", {"DBInstanceIdentifier": "*"}, "Maximum")], "s"),
         ],
     )
     out["cache"] = _dashboard(
         "platform-cache",
         f"{environment}: Redis",
         [
-            _panel("Engine CPU", "cloudwatch", [_cw("AWS/ElastiCache", "EngineCPUUtilization", {"CacheClusterId": node}) for node in cache_nodes], 0, 0, "percent"),
-            _panel("Memory used", "cloudwatch", [_cw("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", {"CacheClusterId": node}) for node in cache_nodes], 12, 0, "percent"),
-            _panel("Evictions", "cloudwatch", [_cw("AWS/ElastiCache", "Evictions", {"CacheClusterId": node}, "Sum") for node in cache_nodes], 0, 8),
-            _panel("Connections", "cloudwatch", [_cw("AWS/ElastiCache", "CurrConnections", {"CacheClusterId": node}) for node in cache_nodes], 12, 8),
+            _panel("Engine CPU", "cloudwatch", [_cw("AWS/ElastiCache", "EngineCPUUtilization", {"CacheClusterId": node}) for node in cache_nodes], "percent"),
+            _panel("Memory used", "cloudwatch", [_cw("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", {"CacheClusterId": node}) for node in cache_nodes], "percent"),
+            _panel("Evictions", "cloudwatch", [_cw("AWS/ElastiCache", "Evictions", {"CacheClusterId": node}, "Sum") for node in cache_nodes]),
+            _panel("Connections", "cloudwatch", [_cw("AWS/ElastiCache", "CurrConnections", {"CacheClusterId": node}) for node in cache_nodes]),
         ],
     )
     return out
 
 
-def datasources(obs: Any, region: str, prometheus_url: str | None) -> list[dict[str, Any]]:
+def datasources(obs: ObservabilityConfig, region: str, prometheus_url: str | None) -> list[dict[str, Any]]:
     """Grafana's datasources (provisioning format, apiVersion 1) for what this config runs."""
     out: list[dict[str, Any]] = []
     if obs.metrics.enabled and prometheus_url:
@@ -170,7 +171,7 @@ def datasources(obs: Any, region: str, prometheus_url: str | None) -> list[dict[
 
 @dataclass(frozen=True)
 class GrafanaArgs:
-    config: Any  # ObservabilityConfig
+    config: ObservabilityConfig
     environment: str
     region: str
     cluster_name: pulumi.Input[str]
