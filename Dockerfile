@@ -1,14 +1,13 @@
 # The anonymized copy's image (infra/components/data_copy.py, docs/data.md): Python with the
-# copy's own requirements (pinned in requirements.txt), psql of RDS's major (the roles script,
-# infra/dbroles.py) and the AWS CLI (IAM database tokens, S3). Built and pushed by
+# copy's own requirements (requirements-image.txt: the suite's versions, with hashes) and psql
+# of RDS's major (the roles script, infra/dbroles.py). AWS (IAM database tokens, S3) is boto3's,
+# in infra/data/job.py: no AWS CLI. Built and pushed by
 # .github/workflows/data-image.yml to the production account's ECR repository platform-data;
 # each stack runs the tag its platform:data_copy.image_tag names.
 FROM public.ecr.aws/docker/library/python:3.11-slim-bookworm
 
 # PostgreSQL's own apt repository: Debian bookworm ships psql 15, RDS runs 17.
 ARG PG_MAJOR=17
-# AWS CLI v1 from PyPI (v2 is not on PyPI); rds generate-db-auth-token, s3 cp, s3api.
-ARG AWSCLI_VERSION=1.36.0
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates curl; \
@@ -22,12 +21,9 @@ RUN set -eux; \
     rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY requirements.txt /tmp/requirements.txt
-# Only what infra.data.copy imports, at the versions the suite tested.
-RUN set -eux; \
-    grep -E '^(pydantic|PyYAML|psycopg|psycopg-binary|Faker)==' /tmp/requirements.txt > /tmp/copy-requirements.txt; \
-    pip install --no-cache-dir -r /tmp/copy-requirements.txt "awscli==${AWSCLI_VERSION}"; \
-    rm /tmp/requirements.txt /tmp/copy-requirements.txt
+COPY requirements-image.txt /tmp/requirements-image.txt
+# Exactly what the suite ran (tests/test_data_job.py keeps the file equal to its venv), nothing resolved here.
+RUN pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements-image.txt && rm /tmp/requirements-image.txt
 
 COPY infra/__init__.py infra/dbroles.py infra/
 COPY infra/data/ infra/data/
@@ -37,4 +33,4 @@ COPY data/masking.yaml data/masking.yaml
 USER 10001:10001
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/work
 ENTRYPOINT []
-CMD ["python", "-m", "infra.data.copy", "--help"]
+CMD ["python", "-m", "infra.data.job", "--help"]

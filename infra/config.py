@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from infra import cidr
+from infra import cidr, cron
 from infra import prices
 
 PROJECT = "platform"
@@ -302,6 +302,14 @@ class DatabaseConfig(_Section):
     backup_window: BackupWindow = "03:00-04:00"
     maintenance_window: MaintenanceWindow = "sun:04:30-sun:05:30"
     read_replicas: int = Field(0, ge=0, le=5)
+    # Seconds a read replica may hold back WAL replay for a query it conflicts with before
+    # cancelling that query (max_standby_streaming_delay and max_standby_archive_delay, in the
+    # shared parameter group; a primary ignores them). PostgreSQL's 30 s cancels the data
+    # copy's long transaction on the first conflicting lock replayed (a migration, vacuum
+    # truncating a table); 900 lets a few minutes' dump finish, at the cost of up to 15 minutes
+    # of lag while it does (the replica lag alarm says so). 30-3600: -1 (wait forever) is
+    # refused, a replica that serves reads must not fall behind without bound.
+    standby_delay_seconds: int = Field(900, ge=30, le=3600)
     database_name: str = Field("app", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     # Not the engine default (FSBP RDS.25): a guessed admin name is half a credential.
     admin_username: str = Field("app_admin", pattern=r"^[a-z][a-z0-9_]{0,15}$")
@@ -677,31 +685,11 @@ class AuditConfig(_Section):
         return self
 
 
-# One cron field: `*`, a number or a range, optionally stepped, comma-separated (the five-field
-# syntax Kubernetes' CronJob parses, robfig/cron's standard parser). Names (MON, JAN) and
-# macros (@weekly) are left out: one spelling, so a review reads the hour at a glance.
-_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
-# (name, lowest, highest) of the five fields, in order.
-_CRON_RANGES = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
 # An image tag (the OCI distribution spec's tag grammar); `latest` is refused: a pinned tag
 # is what makes a copy reproducible and a rollback possible.
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 # S3 general purpose bucket names (S3 user guide, "General purpose bucket naming rules").
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-def cron_problem(schedule: str) -> str | None:
-    """What is wrong with a five-field cron line, or None."""
-    fields = schedule.split()
-    if len(fields) != 5:
-        return f"'{schedule}' has {len(fields)} fields; allowed: five (minute hour day-of-month month day-of-week), e.g. \"0 2 * * 6\""
-    for text, (what, low, high) in zip(fields, _CRON_RANGES):
-        if not _CRON_FIELD.match(text):
-            return f"'{schedule}': the {what} field '{text}' is not *, a number, a range or a step"
-        for number in (int(n) for n in re.findall(r"\d+", re.sub(r"/\d+", "", text))):
-            if not low <= number <= high:
-                return f"'{schedule}': the {what} field allows {low}-{high}, got {number}"
-    return None
 
 
 class DataCopyConfig(_Section):
@@ -741,7 +729,7 @@ class DataCopyConfig(_Section):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        problem = cron_problem(value)
+        problem = cron.problem(value)
         if problem:
             raise ValueError(problem)
         return value

@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from infra import cron
+
 # The config sections these functions read (infra/config.py). Config itself calls this module
 # (the capacity check runs at config load), so it cannot be imported back: shapes only.
 AlertsConfig = DataCopyConfig = MetricsConfig = ObservabilityConfig = StackConfig = Any
@@ -316,9 +318,19 @@ def _severity_matcher(severities: Sequence[str]) -> str:
     return f'severity = "{ordered[0]}"' if len(ordered) == 1 else f'severity =~ "{"|".join(ordered)}"'
 
 
-# The Jobs of the anonymized copy (infra/components/data_copy.py): the CronJobs' and the
-# on-demand ones (`kubectl create job --from=cronjob/data-copy data-copy-manual-...`).
+# The anonymized copy's CronJobs (infra/components/data_copy.py), by side, and their Jobs: the
+# CronJobs' and the on-demand ones (`kubectl create job --from=cronjob/data-copy data-copy-manual-...`).
+DATA_COPY_CRON_JOBS = {"source": "data-copy", "target": "data-restore"}
 DATA_COPY_JOBS = 'namespace="platform-db", job_name=~"data-(copy|restore)-.+"'
+# Past the longest wait between two runs and the run's deadline: a daylight-saving hour and the
+# CronJob's startingDeadlineSeconds (an hour) of lateness.
+DATA_COPY_LATENESS_HOURS = 2
+
+
+def data_copy_overdue_hours(data_copy: DataCopyConfig) -> int:
+    """Hours without a successful run after which DataCopyNotRun fires."""
+    gap = cron.longest_gap(data_copy.schedule)
+    return math.ceil(gap.total_seconds() / 3600) + data_copy.deadline_hours + DATA_COPY_LATENESS_HOURS
 
 
 def platform_rules(obs: ObservabilityConfig, data_copy: DataCopyConfig | None = None) -> dict[str, Any]:
@@ -327,7 +339,8 @@ def platform_rules(obs: ObservabilityConfig, data_copy: DataCopyConfig | None = 
     holds the vendored chart to those alert names). Ingress errors come from Traefik's metrics.
     With `data_copy`, DataCopyFailed: a copy Job failed (kube-state-metrics). The Jobs run with
     backoffLimit 0, so one failed pod is a failed run; the alert lasts until the failed Job is
-    deleted (after a look, or by its TTL, 3 days)."""
+    deleted (after a look, or by its TTL, 3 days). DataCopyNotRun: no successful run for longer
+    than the schedule's longest gap plus the deadline and an hour or two of lateness."""
     rules: list[dict[str, Any]] = [
         {
             "alert": "IngressHighErrorRate",
@@ -363,6 +376,26 @@ def platform_rules(obs: ObservabilityConfig, data_copy: DataCopyConfig | None = 
                 "labels": {"severity": "warning"},
                 "annotations": {
                     "summary": f"The anonymized data copy failed: {side}. Its report and error line: kubectl -n platform-db logs job/<the alert's job_name> (docs/data.md)."
+                },
+            }
+        )
+        # A copy that stops running fails no Job: the CronJob suspended, deleted, its image
+        # unpullable, its pods never scheduled. kube-state-metrics has no last success until
+        # the first one, so a CronJob older than the limit without one fires as well.
+        hours = data_copy_overdue_hours(data_copy)
+        selector = f'namespace="platform-db", cronjob="{DATA_COPY_CRON_JOBS[data_copy.role]}"'
+        rules.append(
+            {
+                "alert": "DataCopyNotRun",
+                "expr": (
+                    f"(time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time{{{selector}}}) > {hours * 3600})"
+                    f" or (time() - max by (namespace, cronjob) (kube_cronjob_created{{{selector}}}) > {hours * 3600}"
+                    f" unless on (namespace, cronjob) kube_cronjob_status_last_successful_time{{{selector}}})"
+                ),
+                "for": "15m",
+                "labels": {"severity": "warning"},
+                "annotations": {
+                    "summary": f"No successful run of {side} for {hours} hours (schedule '{data_copy.schedule}' in {data_copy.timezone}): kubectl -n platform-db get cronjob,jobs (docs/data.md)."
                 },
             }
         )

@@ -79,6 +79,9 @@ def test_committed_stack_files_are_valid(stack):
         # ranges
         ("staging", "network.az_count", 1, "platform:network.az_count: must be >= 2, got 1"),
         ("staging", "network.az_count", 7, "platform:network.az_count: must be <= 6, got 7"),
+        # -1 (PostgreSQL's wait forever) would let a replica fall behind without bound.
+        ("prod", "database.standby_delay_seconds", -1, "platform:database.standby_delay_seconds: must be >= 30, got -1"),
+        ("prod", "database.standby_delay_seconds", 7200, "platform:database.standby_delay_seconds: must be <= 3600, got 7200"),
         ("staging", "network.nat_gateways", "many", "platform:network.nat_gateways: got 'many'; allowed: 'single' or 'one_per_az'"),
         ("staging", "network.flow_logs_retention_days", 10, "platform:network.flow_logs_retention_days: must be one of the CloudWatch Logs retention periods 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"),
         # min above max
@@ -178,6 +181,7 @@ def test_database_defaults():
         "backup_window": "03:00-04:00",
         "maintenance_window": "sun:04:30-sun:05:30",
         "read_replicas": 0,
+        "standby_delay_seconds": 900,
         "database_name": "app",
         "admin_username": "app_admin",
         "monitoring_interval": 60,

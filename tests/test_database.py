@@ -157,7 +157,11 @@ def test_parameter_group_forces_tls(stack):
     params = p.named("aws:rds/parameterGroup:ParameterGroup", f"::platform-{stack}-db-params")
     assert params["inputs"]["family"] == "postgres17"
     values = {prm["name"]: prm["value"] for prm in params["inputs"]["parameters"]}
-    assert values["rds.force_ssl"] == "1"
+    assert values == {
+        "rds.force_ssl": "1", "log_min_duration_statement": "1000",
+        # A replica's long reads (the data copy's dump) outlast vacuum and conflicting locks.
+        "hot_standby_feedback": "1", "max_standby_streaming_delay": "900000", "max_standby_archive_delay": "900000",
+    }  # fmt: skip
     for db in _instances(stack):
         assert db["inputs"]["parameterGroupName"] == params["outputs"]["name"]
 

@@ -20,9 +20,10 @@ writes only the masked dump; staging's reads only that dump.
 - `{name}-data-copy-sa`, `{name}-data-copy-secret`: its ServiceAccount and the Secret with the
   masking key;
 - `{name}-data-copy`: the CronJob `data-copy` in `platform-db` (`data_copy.schedule` in
-  `data_copy.timezone`, concurrencyPolicy Forbid): `python -m infra.data.copy check`, then
-  `dump` against the replica, then the dump and its report (`report.json`, written last, so
-  its presence marks a whole dump) to `s3://<bucket>/dumps/<UTC stamp>/`.
+  `data_copy.timezone`, concurrencyPolicy Forbid): `python -m infra.data.job source`
+  (infra/data/job.py): an IAM token per step, `check`, then `dump` against the replica, then
+  the dump and its report (`report.json`, written last, so its presence marks a whole dump)
+  to `s3://<bucket>/dumps/<UTC stamp>/`.
 
 `DataCopyTarget` (the staging stack, `data_copy.role: target`) creates:
 - `{name}-data-restore-role` / `-policy`: the IRSA role `platform-<env>-data-restore`
@@ -30,13 +31,14 @@ writes only the masked dump; staging's reads only that dump.
   source bucket's objects, decrypt with its key through S3 for that bucket only;
 - `{name}-data-restore-sa`: its ServiceAccount;
 - `{name}-data-restore`: the CronJob `data-restore` in `platform-db` (concurrencyPolicy
-  Forbid): the newest dump whose report exists, then `python -m infra.data.copy restore
-  --owner app_migrator --roles` with the roles Job's Secret (the master's PG* variables and the
+  Forbid): `python -m infra.data.job target`: the newest dump whose report exists, then the
+  copy's `restore --owner app_migrator --roles` with the roles Job's Secret (the master's PG* variables and the
   verifiers): a new database, the roles script on it, verified, then swapped in; any failure
   leaves staging's database as it was.
 
 Both Jobs run once per schedule (backoffLimit 0: a failed copy is looked at, then run on demand),
-and their failure is the `DataCopyFailed` alert (infra/telemetry.py platform_rules). The Jobs
+and their failure is the `DataCopyFailed` alert (infra/telemetry.py platform_rules); no
+successful run for longer than the schedule allows is `DataCopyNotRun`. The Jobs
 the CronJobs create are not in Pulumi's state, so they carry a TTL (3 days: a failed one is
 there on Monday, with its logs).
 
@@ -60,13 +62,12 @@ import pulumi_random as random
 from infra import dbroles
 from infra.components._shared import PLATFORM_PRIORITY_CLASS, private_bucket, stateful_options, workload_identity
 from infra.config import DataCopyConfig, ProtectionConfig, data_copy_bucket_name, data_restore_role_name
+from infra.telemetry import DATA_COPY_CRON_JOBS
 from infra.versions import DATA_IMAGE_REPOSITORY, DATA_IMAGE_UID, data_image
 
 NAMESPACE = "platform-db"  # infra/components/db_roles.py creates it
-SOURCE_JOB = "data-copy"
-TARGET_JOB = "data-restore"
-# Where a dump and its report go in the bucket: dumps/<stamp>/copy.tar.gz and report.json.
-DUMPS_PREFIX = "dumps/"
+SOURCE_JOB = DATA_COPY_CRON_JOBS["source"]
+TARGET_JOB = DATA_COPY_CRON_JOBS["target"]
 # A finished Job (created by the CronJob, not by Pulumi) is kept this long: a Saturday failure
 # is still there, with its pod's logs, on Monday.
 JOB_TTL_SECONDS = 3 * 24 * 3600
@@ -95,47 +96,23 @@ def source_url(host: str, port: int | str, database: str, deadline_hours: int) -
     return f"postgresql://{dbroles.READ_ONLY_ROLE}@{host}:{port}/{database}?sslmode=require&connect_timeout=10&options={options}"
 
 
-def source_script(bucket: str, key_arn: str, region: str) -> str:
-    """The source Job's shell: an IAM token per connection (each is valid 15 minutes to connect),
-    check, dump, then the dump and the report; the report is uploaded even when the dump failed."""
-    return f"""set -eu
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-dest="s3://{bucket}/{DUMPS_PREFIX}$stamp"
-token() {{ aws rds generate-db-auth-token --hostname "$PGHOST" --port "$PGPORT" --username "$PGUSER" --region {region}; }}
-PGPASSWORD=$(token); export PGPASSWORD
-python -m infra.data.copy check
-PGPASSWORD=$(token)
-status=0
-python -m infra.data.copy dump --out /work/copy.tar.gz --report /work/report.json || status=$?
-if [ "$status" -eq 0 ]; then
-  aws s3 cp --only-show-errors --sse aws:kms --sse-kms-key-id {key_arn} /work/copy.tar.gz "$dest/copy.tar.gz"
-  aws s3 cp --only-show-errors --sse aws:kms --sse-kms-key-id {key_arn} /work/report.json "$dest/report.json"
-  echo "uploaded to $dest/"
-fi
-exit "$status"
-"""
+def source_command(bucket: str, key_arn: str, region: str) -> list[str]:
+    """The source Job's command (infra/data/job.py): an IAM token per step, check, dump, then
+    the dump and its report to the bucket under the dumps key."""
+    return ["python", "-m", "infra.data.job", "source", "--bucket", bucket, "--key-arn", key_arn, "--region", region]
 
 
-def target_script(bucket: str, database: str) -> str:
-    """The target Job's shell: the newest dump whose report exists (a dump without one is not
-    whole), then the restore as the master (the roles Job's Secret)."""
-    return f"""set -eu
-report=$(aws s3api list-objects-v2 --bucket {bucket} --prefix {DUMPS_PREFIX} --query "sort_by(Contents[?ends_with(Key, 'report.json')], &LastModified)[-1].Key" --output text)
-case "$report" in None|null|"") echo "error: no dump in s3://{bucket}/{DUMPS_PREFIX} (the source's copy failed or has not run; dumps expire after a few days)" >&2; exit 1;; esac
-dump="${{report%report.json}}copy.tar.gz"
-echo "restoring s3://{bucket}/$dump"
-aws s3 cp --only-show-errors "s3://{bucket}/$report" /work/source-report.json
-aws s3 cp --only-show-errors "s3://{bucket}/$dump" /work/copy.tar.gz
-export TARGET_DATABASE_URL="host=$PGHOST port=$PGPORT dbname=postgres user=$PGUSER password=$PGPASSWORD sslmode=require connect_timeout=10"
-exec python -m infra.data.copy restore --dump /work/copy.tar.gz --target {database} --owner {dbroles.MIGRATOR_ROLE} --roles --report /work/report.json
-"""
+def target_command(bucket: str, region: str, database: str) -> list[str]:
+    """The target Job's command (infra/data/job.py): the newest whole dump, restored as the
+    master (the roles Job's Secret) into a new database, the roles script on it, swapped in."""
+    return ["python", "-m", "infra.data.job", "target", "--bucket", bucket, "--region", region, "--target", database, "--owner", dbroles.MIGRATOR_ROLE, "--roles"]
 
 
 def cron_job_spec(
-    app: str, config: DataCopyConfig, *, image: str, script: pulumi.Input[str], service_account: pulumi.Input[str],
+    app: str, config: DataCopyConfig, *, image: str, command: pulumi.Input[Sequence[str]], service_account: pulumi.Input[str],
     env: Sequence[k8s.core.v1.EnvVarArgs] = (), env_from: Sequence[k8s.core.v1.EnvFromSourceArgs] = (),
 ) -> k8s.batch.v1.CronJobSpecArgs:
-    """A CronJob running `script` once per `config.schedule`, hardened for Pod Security
+    """A CronJob running `command` once per `config.schedule`, hardened for Pod Security
     `restricted` (non-root, read-only root, no capabilities), with an emptyDir at /work."""
     labels = {"app.kubernetes.io/name": app}
     return k8s.batch.v1.CronJobSpecArgs(
@@ -170,9 +147,9 @@ def cron_job_spec(
                             k8s.core.v1.ContainerArgs(
                                 name="copy",
                                 image=image,
-                                command=["sh", "-c", script],
+                                command=command,
                                 env=[
-                                    # The AWS CLI's cache and the copy's temporary files: the only writable place.
+                                    # The copy's scratch files (the dump, a table's rows): the only writable place.
                                     k8s.core.v1.EnvVarArgs(name="HOME", value="/work"),
                                     k8s.core.v1.EnvVarArgs(name="TMPDIR", value="/work"),
                                     *env,
@@ -394,15 +371,10 @@ class DataCopySource(pulumi.ComponentResource):
                 SOURCE_JOB,
                 cfg,
                 image=image,
-                script=pulumi.Output.all(store.bucket.bucket, key.arn).apply(lambda a: source_script(a[0], a[1], args.region)),
+                command=pulumi.Output.all(store.bucket.bucket, key.arn).apply(lambda a: source_command(a[0], a[1], args.region)),
                 service_account=account.metadata.name,
-                env=[
-                    k8s.core.v1.EnvVarArgs(name="SOURCE_DATABASE_URL", value=url),
-                    # What `token` signs for: the replica, as team_read_only.
-                    k8s.core.v1.EnvVarArgs(name="PGHOST", value=args.replica_host),
-                    k8s.core.v1.EnvVarArgs(name="PGPORT", value=pulumi.Output.from_input(args.replica_port).apply(str)),
-                    k8s.core.v1.EnvVarArgs(name="PGUSER", value=dbroles.READ_ONLY_ROLE),
-                ],
+                # The replica as team_read_only; the Job signs an IAM token for its host, port and user.
+                env=[k8s.core.v1.EnvVarArgs(name="SOURCE_DATABASE_URL", value=url)],
                 env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name))],
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.workload_dependencies, grant, *store.ready]),
@@ -472,7 +444,7 @@ class DataCopyTarget(pulumi.ComponentResource):
                 TARGET_JOB,
                 cfg,
                 image=data_image(cfg.source_account_id, args.region, cfg.image_tag),
-                script=target_script(cfg.source_bucket, args.database_name),
+                command=target_command(cfg.source_bucket, args.region, args.database_name),
                 service_account=account.metadata.name,
                 env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=args.credentials_secret))],
             ),

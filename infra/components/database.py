@@ -142,6 +142,17 @@ class Database(pulumi.ComponentResource):
                 # In-transit encryption (CKV2_AWS_69): plain-text connections are refused.
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
                 aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement", value=str(SLOW_STATEMENT_MS)),
+                # Replicas only (a primary ignores them): a long read on a replica (the data
+                # copy's dump, one REPEATABLE READ transaction) is not cancelled by vacuum on
+                # the primary removing rows it still sees (the feedback holds them), nor by the
+                # first conflicting lock replayed (it waits database.standby_delay_seconds).
+                # "canceling statement due to conflict with recovery", AWS knowledge center
+                # rds-postgresql-error-conflict-recovery; PostgreSQL "Hot Standby", Handling
+                # Query Conflicts. All three reload without a restart (PostgreSQL's sighup
+                # context): RDS applies them immediately (tests/test_database_params.py).
+                aws.rds.ParameterGroupParameterArgs(name="hot_standby_feedback", value="1"),
+                aws.rds.ParameterGroupParameterArgs(name="max_standby_streaming_delay", value=str(cfg.standby_delay_seconds * 1000)),
+                aws.rds.ParameterGroupParameterArgs(name="max_standby_archive_delay", value=str(cfg.standby_delay_seconds * 1000)),
             ],
             opts=child,
         )

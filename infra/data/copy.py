@@ -44,6 +44,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -500,30 +501,43 @@ def restore(
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     new = f"{target[:40]}_copy_{stamp}"
     report.target, report.database = target, new
-    with tarfile.open(dump_path, "r:gz") as archive:
-        manifest = read_manifest(archive)
-        if not report.tables:
-            report.tables = [{"table": t["table"], "rows": t["rows"], "masked": {c: r for c, r in t["rules"].items() if r != "keep"}} for t in manifest["tables"]]
-            report.rules_sha256 = manifest.get("rules_sha256", "")
-        with connect(None) as admin:
-            admin.execute(f"CREATE DATABASE {ident(new)}")
-            try:
-                with connect(new) as conn:
-                    _load(conn, archive, manifest, new, owner)
-                if before_swap is not None:
-                    before_swap(new)
-                with connect(new) as conn:
-                    if owner:  # the restoring role reads the owner's tables as the owner
-                        conn.execute(f"SET ROLE {ident(owner)}")
-                    _verify(conn, manifest, verify_rows)
-                report.previous = _swap(admin, new, target, stamp)
-            except BaseException:
-                admin.execute(f"DROP DATABASE IF EXISTS {ident(new)} WITH (FORCE)")
-                report.outcome = "failed"
-                report.finished = now()
-                raise
+    try:
+        archive = tarfile.open(dump_path, "r:gz")
+    except (tarfile.TarError, OSError) as error:
+        raise CopyError(f"restore: {dump_path}: {error}; allowed: a .tar.gz written by `python -m infra.data.copy dump`") from None
+    try:
+        _restore_from(archive, connect, target, report, verify_rows, owner, before_swap, new, stamp)
+    except (tarfile.TarError, EOFError, zlib.error) as error:  # damaged past its manifest (the new database is dropped)
+        raise CopyError(f"restore: {dump_path}: damaged ({error or type(error).__name__}); allowed: a whole dump (its report beside it)") from None
+    finally:
+        archive.close()
     report.outcome, report.finished = "swapped", now()
     return report
+
+
+def _restore_from(archive: tarfile.TarFile, connect, target: str, report: Report, verify_rows: int, owner: str | None, before_swap, new: str, stamp: str) -> None:
+    """The load, the roles hook, the checks and the swap; on any failure the new database is dropped."""
+    manifest = read_manifest(archive)
+    if not report.tables:
+        report.tables = [{"table": t["table"], "rows": t["rows"], "masked": {c: r for c, r in t["rules"].items() if r != "keep"}} for t in manifest["tables"]]
+        report.rules_sha256 = manifest.get("rules_sha256", "")
+    with connect(None) as admin:
+        admin.execute(f"CREATE DATABASE {ident(new)}")
+        try:
+            with connect(new) as conn:
+                _load(conn, archive, manifest, new, owner)
+            if before_swap is not None:
+                before_swap(new)
+            with connect(new) as conn:
+                if owner:  # the restoring role reads the owner's tables as the owner
+                    conn.execute(f"SET ROLE {ident(owner)}")
+                _verify(conn, manifest, verify_rows)
+            report.previous = _swap(admin, new, target, stamp)
+        except BaseException:
+            admin.execute(f"DROP DATABASE IF EXISTS {ident(new)} WITH (FORCE)")
+            report.outcome = "failed"
+            report.finished = now()
+            raise
 
 
 def _load(conn, archive: tarfile.TarFile, manifest: dict[str, Any], database: str, owner: str | None) -> None:
