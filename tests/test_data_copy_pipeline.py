@@ -343,18 +343,22 @@ def test_the_alert_matches_the_jobs_names() -> None:
 def test_cost_lines() -> None:
     prod = [i for i in plan("prod").outputs["cost"]["items"] if i["component"] == "data"]
     storage = Decimal(2) * Decimal(3) / Decimal(7) * Decimal("0.023")
-    assert [(i["resource"], i["unit"], i["unit_price"]) for i in prod] == [("data-copy-bucket", "GB-month", 0.023), ("data-copy-key", "key-month", 1.0)]
+    assert [(i["resource"], i["unit"], i["unit_price"]) for i in prod] == [
+        ("data-copy-bucket", "GB-month", 0.023), ("data-copy-key", "key-month", 1.0), ("data-image", "GB-month", 0.10),
+    ]  # fmt: skip
     assert prod[0]["quantity"] == pytest.approx(float(Decimal(6) / 7), abs=1e-3)
     assert prod[0]["monthly"] == pytest.approx(float(storage), abs=0.01)
     assert prod[1]["monthly"] == 1.0
+    assert (prod[2]["quantity"], prod[2]["monthly"]) == (1, 0.1)  # platform:cost.data_image_gb's default
     for stack in ("staging", "dev"):
         assert not [i for i in plan(stack).outputs["cost"]["items"] if i["component"] == "data"]
 
 
 def test_cost_follows_the_assumption_and_the_retention() -> None:
-    raw = _with("prod", {**SOURCE, "keep_dumps_days": 7}, cost={"data_dump_gb": 10})
-    (storage, _) = [i for i in estimate(parse(raw, "prod"))["items"] if i["component"] == "data"]
+    raw = _with("prod", {**SOURCE, "keep_dumps_days": 7}, cost={"data_dump_gb": 10, "data_image_gb": 3})
+    (storage, _, image) = [i for i in estimate(parse(raw, "prod"))["items"] if i["component"] == "data"]
     assert storage["quantity"] == 10 and storage["monthly"] == pytest.approx(0.23)
+    assert image["quantity"] == 3 and image["monthly"] == pytest.approx(0.30)
 
 
 # ---------------------------------------------------------------------------- the image, the session

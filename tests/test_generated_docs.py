@@ -24,13 +24,13 @@ def test_readme_cost_row_is_generated(levers):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     stacks = [levers.read_stack(s) for s in levers.STACKS]
     assert readme == levers.readme_with_costs(readme, stacks), "run `make docs`"
-    assert "| Modelled cost | $183.42 | $424.96 | $1,283.89 |" in readme
+    assert "| Modelled cost | $183.42 | $424.96 | $1,283.99 |" in readme
 
 
 def test_a_hand_edited_cost_row_is_rewritten(levers):
     stacks = [levers.read_stack(s) for s in levers.STACKS]
     edited = "# x\n\n| | dev | staging | prod |\n|---|---|---|---|\n| Modelled cost | $1 | $2 | $3 |\n"
-    assert levers.readme_with_costs(edited, stacks).splitlines()[-1] == "| Modelled cost | $183.42 | $424.96 | $1,283.89 |"
+    assert levers.readme_with_costs(edited, stacks).splitlines()[-1] == "| Modelled cost | $183.42 | $424.96 | $1,283.99 |"
 
 
 def test_a_readme_without_the_row_is_refused(levers):

@@ -377,8 +377,8 @@ _DAYS_PER_WEEK = Decimal(7)
 
 def _data_copy(c: StackConfig, p: _Prices) -> Iterable[_Line]:
     """The anonymized copy (infra/components/data_copy.py). Its Jobs' compute is inside the
-    node groups' lines (they run a few minutes a week on the always-on nodes); the image's
-    ECR storage (a few hundred MB) and the requests are cents and left out."""
+    node groups' lines (they run a few minutes a week on the always-on nodes); S3 and KMS
+    requests (a few a week) are cents and left out."""
     copy = c.data_copy
     if copy is None or copy.role != "source":
         return  # the target's role and CronJob cost nothing of their own
@@ -389,6 +389,10 @@ def _data_copy(c: StackConfig, p: _Prices) -> Iterable[_Line]:
         _assumed(c, "data_dump_gb") * kept, "GB-month", p.unit("s3_standard_storage"),
     )
     yield _Line("data", "data-copy-key", "customer-managed KMS key of the dumps (the restoring account decrypts with it)", Decimal(1), "key-month", p.unit("kms_key"))
+    yield _Line(
+        "data", "data-image", "ECR storage of the copy's image (assumed: platform:cost.data_image_gb, the distinct layers of the images kept)",
+        _assumed(c, "data_image_gb"), "GB-month", p.unit("ecr_storage"),
+    )
 
 
 def observability_share(config: StackConfig, cost: dict[str, Any]) -> dict[str, Any]:
