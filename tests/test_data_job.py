@@ -206,3 +206,15 @@ def test_bad_arguments_are_one_line(aws, capsys):
     assert capsys.readouterr().err == "error: --key-arn: missing; allowed: the dumps key's ARN (DataCopySource.key_arn)\n"
     assert job.main(["target", "--bucket", BUCKET, "--region", REGION], s3=s3) == 1
     assert capsys.readouterr().err == "error: --target: missing; allowed: the name of the database to replace (staging's database)\n"
+
+
+@pytest.mark.parametrize("module", ["infra.data.job", "infra.data.copy"])
+def test_help_names_the_usage_once(module: str, capsys) -> None:
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_:
+        importlib.import_module(module).main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert out.startswith(f"usage: python -m {module} ") and out.count("usage:") == 1
+    assert ("the pod's IRSA web identity" if module == "infra.data.job" else "$TARGET_DATABASE_URL") in out

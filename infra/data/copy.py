@@ -715,7 +715,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from infra.data import masking
 
-    parser = argparse.ArgumentParser(prog="python -m infra.data.copy", usage=USAGE, add_help=True)
+    usage, _, epilog = USAGE.partition("\n\n")  # argparse writes "usage: " itself
+    parser = argparse.ArgumentParser(prog="python -m infra.data.copy", usage=usage.removeprefix("usage: "), epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("check", "dump", "restore", "run"))
     parser.add_argument("--rules", default=DEFAULT_RULES)
     parser.add_argument("--out")

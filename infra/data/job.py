@@ -177,7 +177,8 @@ def main(argv: Sequence[str] | None = None, *, s3: Any = None, token: Callable[[
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    parser = argparse.ArgumentParser(prog="python -m infra.data.job", usage=USAGE)
+    usage, _, epilog = USAGE.partition("\n\n")  # argparse writes "usage: " itself
+    parser = argparse.ArgumentParser(prog="python -m infra.data.job", usage=usage.removeprefix("usage: "), epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("side", choices=("source", "target"))
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--region", required=True)
