@@ -8,7 +8,8 @@
 - `pod_identity_trust`: the trust policy of an EKS Pod Identity role, `irsa_trust_policy`
   an IRSA role's, and `workload_identity` a workload's IRSA role with its grants;
 - `private_bucket`: an S3 bucket with every control the policy pack asks of one, and
-  `bucket_access_policy`, a workload's grants on its bucket;
+  `bucket_access_policy`, a workload's grants on its bucket; `telemetry_store`, both with
+  the IRSA role of the telemetry backend that uses the bucket (Loki, Tempo, Thanos);
 - `pinned_release`: a Helm release of a chart at a pinned version from its repository;
 - `psql_job_spec`: the spec of a Job that runs psql scripts from a ConfigMap with libpq's
   variables from a Secret, hardened for Pod Security `restricted`;
@@ -37,6 +38,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra import telemetry
 from infra.config import SNAPSHOT_IDENTIFIER, ProtectionConfig
 from infra.versions import POSTGRES_CLIENT_IMAGE
 
@@ -447,6 +449,43 @@ def workload_identity(
     )
     grant = aws.iam.RolePolicy(f"{name}-{role}-policy", role=iam_role.id, policy=policy, opts=opts)
     return iam_role, grant
+
+
+def telemetry_store(
+    component: pulumi.Resource,
+    name: str,
+    kind: str,
+    role: str,
+    *,
+    account_id: str,
+    region: str,
+    kms_key_arn: pulumi.Input[str],
+    expire_days: int,
+    protection: ProtectionConfig,
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_provider_url: pulumi.Input[str],
+    service_account: str,
+) -> tuple[PrivateBucket, aws.iam.Role, aws.iam.RolePolicy]:
+    """A telemetry backend's store: the bucket `{name}-{kind}-bucket` (private_bucket, named
+    by infra/telemetry.py bucket_name, objects expired after `expire_days`, protected as the
+    stack protects data) and the IRSA role `{name}-{role}-role` of `monitoring/<service_account>`
+    that reads, writes and deletes there through the key (bucket_access_policy)."""
+    child = pulumi.ResourceOptions(parent=component)
+    store = private_bucket(
+        name, f"{kind}-bucket", bucket_name=telemetry.bucket_name(name, kind, account_id, region), kms_key_arn=kms_key_arn,
+        expire_days=expire_days, opts=child, stateful=stateful_options(component, protection),
+    )  # fmt: skip
+    iam_role, grant = workload_identity(
+        name,
+        role,
+        oidc_provider_arn=oidc_provider_arn,
+        oidc_provider_url=oidc_provider_url,
+        namespace=telemetry.NAMESPACE,
+        service_account=service_account,
+        policy=pulumi.Output.all(store.bucket.arn, kms_key_arn).apply(lambda a: json.dumps(bucket_access_policy(a[0], a[1]))),
+        opts=child,
+    )
+    return store, iam_role, grant
 
 
 # ---------------------------------------------------------------------- alarms and their topics

@@ -20,7 +20,6 @@ Outputs: loki_url (what Grafana reads), bucket_name.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import pulumi
 
 from infra import telemetry
-from infra.components._shared import stateful_options as _stateful, PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
+from infra.components._shared import PLATFORM_PRIORITY_CLASS, pinned_release, telemetry_store
 from infra.config import ProtectionConfig, LogsConfig
 
 LOKI_CHART = "loki"
@@ -140,21 +139,13 @@ class Logs(pulumi.ComponentResource):
             raise ValueError("Logs is built only with observability.logs.enabled")
 
         # derive
-        child = pulumi.ResourceOptions(parent=self)
         bucket_name = telemetry.bucket_name(name, "logs", args.account_id, args.region)
 
         # children: the bucket and Loki's access to it
-        store = private_bucket(name, "logs-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=cfg.retention_days, opts=child, stateful=_stateful(self, args.protection))
-        role, grant = workload_identity(
-            name,
-            "loki",
-            oidc_provider_arn=args.oidc_provider_arn,
-            oidc_provider_url=args.oidc_provider_url,
-            namespace=telemetry.NAMESPACE,
-            service_account=LOKI_SERVICE_ACCOUNT,
-            policy=pulumi.Output.all(store.bucket.arn, args.kms_key_arn).apply(lambda a: json.dumps(bucket_access_policy(a[0], a[1]))),
-            opts=child,
-        )
+        store, role, grant = telemetry_store(
+            self, name, "logs", "loki", account_id=args.account_id, region=args.region, kms_key_arn=args.kms_key_arn, expire_days=cfg.retention_days,
+            protection=args.protection, oidc_provider_arn=args.oidc_provider_arn, oidc_provider_url=args.oidc_provider_url, service_account=LOKI_SERVICE_ACCOUNT,
+        )  # fmt: skip
 
         # children: the releases
         after = [*args.workload_dependencies]

@@ -40,7 +40,6 @@ is a long-term store), alertmanager_url, dependencies (what a release in the nam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +49,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra import runtime_config, telemetry
-from infra.components._shared import stateful_options as _stateful, PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
+from infra.components._shared import PLATFORM_PRIORITY_CLASS, pinned_release, telemetry_store
 from infra.config import DataCopyConfig, ProtectionConfig, ObservabilityConfig
 from infra.versions import THANOS_IMAGE
 
@@ -151,17 +150,10 @@ class Monitoring(pulumi.ComponentResource):
         waits: list[pulumi.Resource] = [destinations]
         if long_term:
             bucket_name = telemetry.bucket_name(name, "metrics", args.account_id, args.region)
-            store = private_bucket(name, "metrics-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=metrics.long_term_days, opts=child, stateful=_stateful(self, args.protection))
-            thanos_role, grant = workload_identity(
-                name,
-                "thanos",
-                oidc_provider_arn=args.oidc_provider_arn,
-                oidc_provider_url=args.oidc_provider_url,
-                namespace=telemetry.NAMESPACE,
-                service_account=PROMETHEUS_SERVICE_ACCOUNT,
-                policy=pulumi.Output.all(store.bucket.arn, args.kms_key_arn).apply(lambda a: json.dumps(bucket_access_policy(a[0], a[1]))),
-                opts=child,
-            )
+            store, thanos_role, grant = telemetry_store(
+                self, name, "metrics", "thanos", account_id=args.account_id, region=args.region, kms_key_arn=args.kms_key_arn, expire_days=metrics.long_term_days,
+                protection=args.protection, oidc_provider_arn=args.oidc_provider_arn, oidc_provider_url=args.oidc_provider_url, service_account=PROMETHEUS_SERVICE_ACCOUNT,
+            )  # fmt: skip
             objstore = k8s.core.v1.Secret(
                 f"{name}-thanos-objstore",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name="thanos-objstore", namespace=telemetry.NAMESPACE, labels={"app.kubernetes.io/managed-by": "pulumi"}),

@@ -18,7 +18,6 @@ Outputs: query_url (Grafana's), otlp_endpoint (the app's OTEL_EXPORTER_OTLP_ENDP
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import pulumi
 
 from infra import telemetry
-from infra.components._shared import stateful_options as _stateful, PLATFORM_PRIORITY_CLASS, bucket_access_policy, pinned_release, private_bucket, workload_identity
+from infra.components._shared import PLATFORM_PRIORITY_CLASS, pinned_release, telemetry_store
 from infra.config import ProtectionConfig, TracesConfig
 
 TEMPO_CHART = "tempo"
@@ -62,21 +61,13 @@ class Traces(pulumi.ComponentResource):
             raise ValueError("Traces is built only with observability.traces.enabled")
 
         # derive
-        child = pulumi.ResourceOptions(parent=self)
         bucket_name = telemetry.bucket_name(name, "traces", args.account_id, args.region)
 
         # children
-        store = private_bucket(name, "traces-bucket", bucket_name=bucket_name, kms_key_arn=args.kms_key_arn, expire_days=args.config.retention_days, opts=child, stateful=_stateful(self, args.protection))
-        role, grant = workload_identity(
-            name,
-            "tempo",
-            oidc_provider_arn=args.oidc_provider_arn,
-            oidc_provider_url=args.oidc_provider_url,
-            namespace=telemetry.NAMESPACE,
-            service_account=TEMPO_SERVICE_ACCOUNT,
-            policy=pulumi.Output.all(store.bucket.arn, args.kms_key_arn).apply(lambda a: json.dumps(bucket_access_policy(a[0], a[1]))),
-            opts=child,
-        )
+        store, role, grant = telemetry_store(
+            self, name, "traces", "tempo", account_id=args.account_id, region=args.region, kms_key_arn=args.kms_key_arn, expire_days=args.config.retention_days,
+            protection=args.protection, oidc_provider_arn=args.oidc_provider_arn, oidc_provider_url=args.oidc_provider_url, service_account=TEMPO_SERVICE_ACCOUNT,
+        )  # fmt: skip
         tempo = pinned_release(
             f"{name}-tempo",
             release="tempo",
