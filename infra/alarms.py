@@ -67,7 +67,11 @@ RDS_CLASS_MEMORY_GIB: Mapping[str, float] = {
 CPU_PERCENT = 80
 FREE_STORAGE_FRACTION = 0.10
 CONNECTIONS_FRACTION = 0.80
-REPLICA_LAG_SECONDS = 300
+# Over the replica's own allowance: RDS reports up to five minutes of lag on a replica whose
+# source is idle (RDS user guide, "Working with read replicas for Amazon RDS for PostgreSQL"),
+# and a long read there (the data copy's dump) may hold replay back for
+# database.standby_delay_seconds. The alarm is that allowance plus these five minutes.
+REPLICA_LAG_MARGIN_SECONDS = 300
 CACHE_ENGINE_CPU_PERCENT = 80
 CACHE_MEMORY_PERCENT = 80
 CERTIFICATE_DAYS = 30
@@ -136,6 +140,11 @@ def insights_query(spec: AlarmSpec, values: Mapping[str, str]) -> str:
     return f'SELECT {spec.statistic}({spec.metric_name}) FROM SCHEMA("{spec.namespace}", {", ".join(spec.insights_schema)}) WHERE {where}'
 
 
+def replica_lag_threshold(db: DatabaseConfig) -> int:
+    """Seconds of ReplicaLag that alarm: the most a healthy replica lags, plus a margin."""
+    return max(db.standby_delay_seconds, 300) + REPLICA_LAG_MARGIN_SECONDS
+
+
 def _instance_alarms(db: DatabaseConfig, role: str, what: str, identifier: Any, replica: bool) -> list[AlarmSpec]:
     dims = {"DBInstanceIdentifier": identifier}
     rds = dict(namespace="AWS/RDS", dimensions=dims)
@@ -168,11 +177,12 @@ def _instance_alarms(db: DatabaseConfig, role: str, what: str, identifier: Any, 
     ]
     if replica:
         # Stale reads, not lost writes: the primary is unaffected, so it warns.
+        lag = replica_lag_threshold(db)
         specs.append(
             AlarmSpec(
-                f"{role}-lag", WARNING, f"{what}: replication lag above {REPLICA_LAG_SECONDS} s for 10 minutes",
+                f"{role}-lag", WARNING, f"{what}: replication lag above {lag} s for 10 minutes",
                 metric_name="ReplicaLag", statistic="Maximum", period=300, evaluation_periods=2,
-                threshold=REPLICA_LAG_SECONDS, comparison_operator="GreaterThanThreshold", **rds,
+                threshold=lag, comparison_operator="GreaterThanThreshold", **rds,
             )
         )
     return specs
@@ -246,11 +256,14 @@ def alarm_specs(
         ),
         # ACM renews a DNS-validated certificate from 60 days before expiry while its validation
         # CNAME resolves (ACM user guide, "Managed certificate renewal"): under 30 days, renewal
-        # has failed; a month is time enough to fix it, so it warns. The metric is daily.
+        # has failed; a month is time enough to fix it, so it warns. The metric is daily, and
+        # ACM stops publishing it once the certificate has expired (AWS CDK, Certificate
+        # metricDaysToExpiry: "alarms ... should probably treat missing data as breaching"): two
+        # days without it alarm, one missing day (a new certificate's first) does not.
         AlarmSpec(
-            "certificate-expiry", WARNING, f"ACM certificate of the API and web records: fewer than {CERTIFICATE_DAYS} days to expiry (renewal failed)",
+            "certificate-expiry", WARNING, f"ACM certificate of the API and web records: fewer than {CERTIFICATE_DAYS} days to expiry (renewal failed), or no longer reported (expired)",
             namespace="AWS/CertificateManager", metric_name="DaysToExpiry", statistic="Minimum", dimensions={"CertificateArn": certificate_arn},
-            period=86400, evaluation_periods=1, threshold=CERTIFICATE_DAYS, comparison_operator="LessThanThreshold",
+            period=86400, evaluation_periods=2, threshold=CERTIFICATE_DAYS, comparison_operator="LessThanThreshold", treat_missing_data="breaching",
         ),
     ]
     return specs

@@ -99,6 +99,12 @@ EVICTIONS_OK = alarm_message(
     "[critical] Redis node 001: keys evicted (memory full: sessions or queued jobs lost)",
     "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as [NonBreaching].",
 )
+# A new alarm's first evaluation: OK from INSUFFICIENT_DATA runs the OK actions too.
+EVICTIONS_FIRST_OK = alarm_message(
+    "platform-prod-critical-redis-001-evictions", ALARM_ARN, "OK", "INSUFFICIENT_DATA",
+    "[critical] Redis node 001: keys evicted (memory full: sessions or queued jobs lost)",
+    "Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold (0.0).",
+)
 CPU_WARNING = alarm_message(
     "platform-prod-warning-db-cpu", WARNING_ARN, "ALARM", "OK",
     "[warning] PostgreSQL primary: CPU above 80% for 15 minutes (db.m5.large)",
@@ -227,6 +233,8 @@ def test_pagerduty_summary_is_cut_to_its_limit():
         # prod: a critical alarm pages and goes to Slack; its recovery resolves the page.
         (EVICTIONS_ALARM, "critical,warning", "critical", [("slack", WEBHOOK), ("pagerduty", fwd.PAGERDUTY_URL)]),
         (EVICTIONS_OK, "critical,warning", "critical", [("slack", WEBHOOK), ("pagerduty", fwd.PAGERDUTY_URL)]),
+        # a first evaluation (or the end of a data gap) is no recovery for Slack; PagerDuty's resolve is harmless.
+        (EVICTIONS_FIRST_OK, "critical,warning", "critical", [("pagerduty", fwd.PAGERDUTY_URL)]),
         # prod: a warning is a severity PagerDuty's route does not take: Slack only.
         (CPU_WARNING, "critical,warning", "critical", [("slack", WEBHOOK)]),
         # staging: Slack only, and no PagerDuty key in the secret.
@@ -234,7 +242,7 @@ def test_pagerduty_summary_is_cut_to_its_limit():
         # a Slack route that takes critical only.
         (CPU_WARNING, "critical", "", []),
     ],
-    ids=["prod-critical", "prod-critical-ok", "prod-warning", "staging-critical", "slack-critical-only-warning"],
+    ids=["prod-critical", "prod-critical-ok", "prod-first-ok", "prod-warning", "staging-critical", "slack-critical-only-warning"],
 )
 def test_each_route_gets_only_its_severities(body, slack, pagerduty, expected):
     alarm = fwd.parse_record(sns_event(body)["Records"][0])

@@ -262,7 +262,8 @@ def _db_rows(role: str, free_bytes: int, connections: int, free_severity: str, r
         f"{role}-connections": ("warning", "AWS/RDS", "DatabaseConnections", "Maximum", 300, 2, connections, "GreaterThanThreshold", "missing"),
     }
     if replica:
-        rows[f"{role}-lag"] = ("warning", "AWS/RDS", "ReplicaLag", "Maximum", 300, 2, 300, "GreaterThanThreshold", "missing")
+        # database.standby_delay_seconds (900: the data copy's dump may hold replay that long) + 300
+        rows[f"{role}-lag"] = ("warning", "AWS/RDS", "ReplicaLag", "Maximum", 300, 2, 1200, "GreaterThanThreshold", "missing")
     return rows
 
 
@@ -274,7 +275,8 @@ def _cache_rows(node: str) -> dict[str, tuple]:
     }
 
 
-CERT_ROW = {"certificate-expiry": ("warning", "AWS/CertificateManager", "DaysToExpiry", "Minimum", 86400, 1, 30, "LessThanThreshold", "missing")}
+# Breaching when missing: ACM stops publishing DaysToExpiry once the certificate expired; two days of it alarm.
+CERT_ROW = {"certificate-expiry": ("warning", "AWS/CertificateManager", "DaysToExpiry", "Minimum", 86400, 2, 30, "LessThanThreshold", "breaching")}
 # staging: db.t3.medium (4 GiB: 450 connections), 100 GiB, storage autoscaling on; 2 cache nodes.
 # prod: db.m5.large (8 GiB: 901), 500 GiB, autoscaling on, one replica; 2 cache nodes.
 ALARMS = {
@@ -446,3 +448,10 @@ def test_the_policy_pack_passes_the_alerting_plans(stack):
     assert report.mandatory == []
     ours = [(v.level, v.rule, v.urn.rsplit("::", 1)[-1]) for v in report.violations if any(w in v.urn for w in ("alert", "forwarder", "uptime"))]
     assert ours == ([] if stack == "prod" else [("advisory", "stateful-protected", "platform-staging-alert-destinations")])
+
+
+@pytest.mark.parametrize(("standby_delay_seconds", "threshold"), [(30, 600), (300, 600), (900, 1200), (3600, 3900)])
+def test_the_replica_lag_alarm_sits_above_what_a_healthy_replica_lags(standby_delay_seconds, threshold):
+    """Five minutes of idle-source lag (RDS) or the dump's allowed replay hold, whichever is longer, plus five minutes."""
+    db = DatabaseConfig(instance_class="db.m5.large", allocated_storage_gb=100, standby_delay_seconds=standby_delay_seconds)
+    assert alarms.replica_lag_threshold(db) == threshold

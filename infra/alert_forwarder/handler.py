@@ -142,7 +142,11 @@ def deliveries(
     """What to send for one alarm: each route that takes its severity. Raises KeyError naming
     the secret's key a route needs and the secret lacks (never its value)."""
     out = []
-    if alarm.severity in set(slack_severities):
+    # An alarm's first evaluation, and the end of a data gap, move it to OK from
+    # INSUFFICIENT_DATA and run its OK actions: a recovery only when it was in ALARM. PagerDuty
+    # still gets the resolve (idempotent; ALARM -> INSUFFICIENT_DATA -> OK must close the page).
+    recovered = alarm.state != "OK" or alarm.previous_state == "ALARM"
+    if alarm.severity in set(slack_severities) and recovered:
         out.append(Delivery("slack", _required(destinations, "slack_webhook_url"), slack_message(alarm, environment)))
     if alarm.severity in set(pagerduty_severities):
         out.append(Delivery("pagerduty", PAGERDUTY_URL, pagerduty_event(alarm, _required(destinations, "pagerduty_routing_key"), environment)))
