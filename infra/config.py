@@ -863,6 +863,12 @@ class UptimeConfig(_Section):
     request_interval_seconds: Literal[10, 30] = 30
     # Consecutive failures before a checker marks the endpoint unhealthy (Route 53: 1-10).
     failure_threshold: int = Field(3, ge=1, le=10)
+    # Whether the check's alarm notifies (its alarm actions). True by default; false while an
+    # environment is first built: this program deploys no app, so /health fails until CI has
+    # deployed one, and a new prod would page from its first minutes. The check and the alarm
+    # exist either way (the alarm's state and history show the failures); set it back to true
+    # once the app answers.
+    paging: bool = True
 
 
 class ObservabilityConfig(_Section):

@@ -133,6 +133,15 @@ def test_the_alarm_pages_when_the_check_fails_and_lives_in_us_east_1(stack, regi
         assert _named(p, stack, TOPIC_POLICY, "uptime-topic-policy")["urn"] in alarm["dependencies"]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_paging_off_keeps_the_check_and_the_alarm_and_notifies_nobody(stack):
+    """For an environment's first build: the app (deployed by CI, after this program) does not
+    answer /health yet, and a new prod would page from its first minutes."""
+    alarm = _named(uptime_plan(stack, paging=False), stack, ALARM, "uptime-alarm")
+    assert alarm["inputs"]["actionsEnabled"] is False
+    assert alarm["inputs"]["alarmActions"] == _named(uptime_plan(stack), stack, ALARM, "uptime-alarm")["inputs"]["alarmActions"]
+
+
 # ---------------------------------------------------------------------- in us-east-1 and elsewhere
 
 

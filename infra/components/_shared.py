@@ -577,10 +577,13 @@ def subscribe_function(
     )
 
 
-def metric_alarm(name: str, logical: str, spec: Any, topic_arn: pulumi.Input[str], opts: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
+def metric_alarm(
+    name: str, logical: str, spec: Any, topic_arn: pulumi.Input[str], opts: pulumi.ResourceOptions, actions_enabled: bool = True
+) -> aws.cloudwatch.MetricAlarm:
     """One alarm of infra/alarms.py (`spec`, an AlarmSpec), named `spec.name(name)`, notifying
     `topic_arn` on ALARM and OK (not on INSUFFICIENT_DATA: a metric that stops is no incident
-    by itself, and the forwarder ignores it)."""
+    by itself, and the forwarder ignores it). `actions_enabled` False: the alarm keeps its
+    state and history and notifies nobody."""
     from infra.alarms import insights_query
 
     common = dict(
@@ -591,7 +594,7 @@ def metric_alarm(name: str, logical: str, spec: Any, topic_arn: pulumi.Input[str
         evaluation_periods=spec.evaluation_periods,
         datapoints_to_alarm=spec.evaluation_periods,
         treat_missing_data=spec.treat_missing_data,
-        actions_enabled=True,
+        actions_enabled=actions_enabled,
         alarm_actions=[topic_arn],
         ok_actions=[topic_arn],
     )

@@ -129,7 +129,9 @@ class Uptime(pulumi.ComponentResource):
 
         # children: the alarm
         spec = alarms.uptime_alarm(url, check.id)
-        metric_alarm(name, f"{name}-uptime-alarm", spec, topic_arn, pulumi.ResourceOptions.merge(in_us_east_1, pulumi.ResourceOptions(depends_on=after)))
+        metric_alarm(
+            name, f"{name}-uptime-alarm", spec, topic_arn, pulumi.ResourceOptions.merge(in_us_east_1, pulumi.ResourceOptions(depends_on=after)), actions_enabled=cfg.paging,
+        )  # fmt: skip
 
         # outputs
         self.health_check_id = check.id
