@@ -441,25 +441,50 @@ def test_the_source_url_carries_the_session_options() -> None:
     info = conninfo_to_dict(data_copy.source_url("replica.example", 5432, "app", 4))
     assert info == {
         "user": "team_read_only", "host": "replica.example", "port": "5432", "dbname": "app",
-        "sslmode": "require", "connect_timeout": "10", "options": "-c statement_timeout=4h",
+        "sslmode": "require", "connect_timeout": "10", "options": "-c statement_timeout=4h -c idle_in_transaction_session_timeout=4h",
     }  # fmt: skip
 
 
+@pytest.mark.xdist_group("postgres")  # the one server of tests/postgres.py, on its worker
 def test_the_session_options_outrank_the_roles_cap(postgres) -> None:
-    """On a real PostgreSQL: a role capped like team_read_only (statement_timeout 1min) gets
-    the Job's deadline from its startup options, and only that session does."""
+    """On a real PostgreSQL: a role with team_read_only's own settings (infra/dbroles.py) gets
+    the Job's deadline from its startup options, and only that session does. Then the idle
+    transaction the dump holds while it compresses a table, with the role's idle cap lowered
+    to a second: the Job's session survives the pause, a person's is cut."""
+    import time
+
+    import psycopg
+
+    from infra import dbroles
+
+    (reader,) = [r for r in dbroles.ROLES if r.name == dbroles.READ_ONLY_ROLE]
+    settings = dict(reader.settings)
+    assert (settings["statement_timeout"], settings["idle_in_transaction_session_timeout"]) == ("1min", "10min")
     with postgres.as_superuser() as admin:
         admin.execute("DROP ROLE IF EXISTS copy_probe")
         admin.execute("CREATE ROLE copy_probe LOGIN PASSWORD 'copy-probe-password'")
-        admin.execute("ALTER ROLE copy_probe SET statement_timeout = '1min'")
+        for key, value in settings.items():
+            if key != "search_path":
+                admin.execute(f"ALTER ROLE copy_probe SET {key} = '{value}'")
     try:
-        import psycopg
-
         info = postgres.conninfo("copy_probe", "copy-probe-password")
         with psycopg.connect(**info, options=data_copy.session_options(4), connect_timeout=10) as conn:
-            assert conn.execute("SHOW statement_timeout").fetchone()[0] == "4h"
+            assert conn.execute("SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')").fetchone() == ("4h", "4h")
         with psycopg.connect(**info, connect_timeout=10) as conn:
             assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+        with postgres.as_superuser() as admin:
+            admin.execute("ALTER ROLE copy_probe SET idle_in_transaction_session_timeout = '1s'")
+        with psycopg.connect(**info, options=data_copy.session_options(4), connect_timeout=10) as conn:
+            with conn.transaction():
+                conn.execute("SELECT 1")
+                time.sleep(1.5)
+                assert conn.execute("SELECT 2").fetchone() == (2,)
+        with psycopg.connect(**info, connect_timeout=10) as conn:
+            with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+                with conn.transaction():
+                    conn.execute("SELECT 1")
+                    time.sleep(1.5)
+                    conn.execute("SELECT 2")
     finally:
         with postgres.as_superuser() as admin:
             admin.execute("DROP ROLE IF EXISTS copy_probe")

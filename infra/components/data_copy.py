@@ -84,10 +84,12 @@ def restore_role_arn(target_account_id: str, target_environment: str) -> str:
 
 def session_options(deadline_hours: int) -> str:
     """libpq `options` for the dump's session. team_read_only's role settings cap a statement
-    at a minute (infra/dbroles.py, for people); the dump's COPY of a large table runs longer.
-    Startup options outrank role settings (PostgreSQL's GUC source order: client over user),
-    so the Job's own session gets the Job's deadline instead, and only it."""
-    return f"-c statement_timeout={deadline_hours}h"
+    at a minute and an idle transaction at ten (infra/dbroles.py, for people); the dump's COPY
+    of a large table runs longer, and between two tables its one transaction sits idle while
+    the last table is compressed into the archive (gzip of a few GB takes minutes). Startup
+    options outrank role settings (PostgreSQL's GUC source order: client over user), so the
+    Job's own session gets the Job's deadline for both instead, and only it."""
+    return f"-c statement_timeout={deadline_hours}h -c idle_in_transaction_session_timeout={deadline_hours}h"
 
 
 def source_url(host: str, port: int | str, database: str, deadline_hours: int) -> str:
