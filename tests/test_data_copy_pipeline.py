@@ -73,7 +73,7 @@ def test_committed_sections() -> None:
     )  # fmt: skip
     staging = parse(raw_of("staging"), "staging").data_copy
     assert staging is not None and (staging.role, staging.schedule, staging.source_account_id, staging.source_bucket) == (
-        "target", "0 4 * * 6", "123456789012", PROD_BUCKET,
+        "target", "0 7 * * 6", "123456789012", PROD_BUCKET,
     )  # fmt: skip
     assert parse(raw_of("dev"), "dev").data_copy is None
 
@@ -98,6 +98,21 @@ def _with(stack: str, section: dict[str, Any] | None = None, **other: Any) -> di
 
 SOURCE = {"role": "source", "schedule": "0 2 * * 6", "image_tag": "0.1.0", "target_account_id": "210987654321"}
 TARGET = {"role": "target", "schedule": "0 4 * * 6", "image_tag": "0.1.0", "source_account_id": "123456789012", "source_bucket": PROD_BUCKET}
+
+
+def test_the_restore_starts_after_the_dumps_deadline() -> None:
+    """Staging's restore takes the newest whole dump: one that may still be running (up to its
+    deadline) would be missed, and last week's has expired by then (keep_dumps_days 3)."""
+    from infra import cron
+
+    source, target = stack_config("prod")["platform:data_copy"], stack_config("staging")["platform:data_copy"]
+    assert source["timezone"] == target["timezone"]
+    (s_minute, s_hour, *s_days), (t_minute, t_hour, *t_days) = source["schedule"].split(), target["schedule"].split()
+    assert s_days == t_days, "the same days: the restore follows each dump"
+    start = min(cron.values(s_hour, 0, 23)) * 60 + min(cron.values(s_minute, 0, 59))
+    restore = min(cron.values(t_hour, 0, 23)) * 60 + min(cron.values(t_minute, 0, 59))
+    deadline_hours = source.get("deadline_hours", 4)
+    assert restore - start >= (deadline_hours + 1) * 60
 
 
 @pytest.mark.parametrize(
@@ -274,7 +289,7 @@ def test_the_target_cron_job() -> None:
     job = p.named(CRON_JOB, "-data-restore")
     spec = job["inputs"]["spec"]
     assert job["inputs"]["metadata"]["namespace"] == "platform-db"
-    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("0 4 * * 6", "Europe/Madrid", "Forbid")
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("0 7 * * 6", "Europe/Madrid", "Forbid")
     container = _container(job)
     assert container["image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/platform-data:0.1.0"
     assert container["envFrom"] == [{"secretRef": {"name": "db-roles-credentials"}}]

@@ -22,7 +22,7 @@ def test_committed_staging_sizing():
         # 30 d x 86,400 s x 5,000 samples/s x 2 bytes = 25.92 GB, +25% = 32.4 -> 33 GB
         "observe   metrics 30 d on 33 GB gp3; logs 7 d (Loki, S3); traces 3 d (Tempo, S3); Grafana inside the cluster",
         "alerts    Slack #alerts-staging (critical, warning), from Alertmanager and CloudWatch alarms; uptime check https://api-staging.example.com/health",
-        "data      anonymized copy: restore of the newest dump in s3://platform-prod-data-copy-123456789012-us-east-1 '0 4 * * 6' Europe/Madrid (CronJob data-restore), verified, then swapped",
+        "data      anonymized copy: restore of the newest dump in s3://platform-prod-data-copy-123456789012-us-east-1 '0 7 * * 6' Europe/Madrid (CronJob data-restore), verified, then swapped",
         "budget    $500.00/month",
     ]
 
