@@ -503,3 +503,13 @@ def test_the_session_options_outrank_the_roles_cap(postgres) -> None:
     finally:
         with postgres.as_superuser() as admin:
             admin.execute("DROP ROLE IF EXISTS copy_probe")
+
+
+def test_the_image_workflow_reads_prods_region_as_the_stack_does() -> None:
+    """The workflow's own line, run here against the committed stack file."""
+    import subprocess
+
+    workflow = (ROOT / ".github/workflows/data-image.yml").read_text()
+    (line,) = [ln.strip() for ln in workflow.splitlines() if ln.strip().startswith('region="$(sed')]
+    done = subprocess.run(["bash", "-c", f'{line}; printf %s "$region"'], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True)
+    assert done.stdout == stack_config("prod")["aws:region"]
