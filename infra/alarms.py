@@ -70,7 +70,8 @@ CONNECTIONS_FRACTION = 0.80
 # Over the replica's own allowance: RDS reports up to five minutes of lag on a replica whose
 # source is idle (RDS user guide, "Working with read replicas for Amazon RDS for PostgreSQL"),
 # and a long read there (the data copy's dump) may hold replay back for
-# database.standby_delay_seconds. The alarm is that allowance plus these five minutes.
+# database.standby_delay_seconds. The alarm is the longer of the two plus a margin.
+RDS_IDLE_SOURCE_LAG_SECONDS = 300
 REPLICA_LAG_MARGIN_SECONDS = 300
 CACHE_ENGINE_CPU_PERCENT = 80
 CACHE_MEMORY_PERCENT = 80
@@ -142,7 +143,7 @@ def insights_query(spec: AlarmSpec, values: Mapping[str, str]) -> str:
 
 def replica_lag_threshold(db: DatabaseConfig) -> int:
     """Seconds of ReplicaLag that alarm: the most a healthy replica lags, plus a margin."""
-    return max(db.standby_delay_seconds, 300) + REPLICA_LAG_MARGIN_SECONDS
+    return max(db.standby_delay_seconds, RDS_IDLE_SOURCE_LAG_SECONDS) + REPLICA_LAG_MARGIN_SECONDS
 
 
 def _instance_alarms(db: DatabaseConfig, role: str, what: str, identifier: Any, replica: bool) -> list[AlarmSpec]:

@@ -307,7 +307,8 @@ class DatabaseConfig(_Section):
     # shared parameter group; a primary ignores them). PostgreSQL's 30 s cancels the data
     # copy's long transaction on the first conflicting lock replayed (a migration, vacuum
     # truncating a table); 900 lets a few minutes' dump finish, at the cost of up to 15 minutes
-    # of lag while it does (the replica lag alarm says so). 30-3600: -1 (wait forever) is
+    # of lag while it does (the replica lag alarm sits above it: infra/alarms.py
+    # replica_lag_threshold). 30-3600: -1 (wait forever) is
     # refused, a replica that serves reads must not fall behind without bound.
     standby_delay_seconds: int = Field(900, ge=30, le=3600)
     database_name: str = Field("app", pattern=r"^[a-z][a-z0-9_]{0,62}$")

@@ -111,7 +111,7 @@ def test_the_restore_starts_after_the_dumps_deadline() -> None:
     assert s_days == t_days, "the same days: the restore follows each dump"
     start = min(cron.values(s_hour, 0, 23)) * 60 + min(cron.values(s_minute, 0, 59))
     restore = min(cron.values(t_hour, 0, 23)) * 60 + min(cron.values(t_minute, 0, 59))
-    deadline_hours = source.get("deadline_hours", 4)
+    deadline_hours = config.DataCopyConfig(**source).deadline_hours
     assert restore - start >= (deadline_hours + 1) * 60
 
 
